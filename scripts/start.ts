@@ -1,0 +1,144 @@
+/**
+ * `npm start`: the whole stack on one machine. Temporal dev server (state persisted in
+ * KEEL_DATA_DIR, Web UI), the offline model server when no model endpoint is configured, the
+ * worker and the API. Ctrl-C or SIGTERM stops every child and waits for them.
+ */
+import { Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../src/config';
+import { KEEL_SEARCH_ATTRIBUTE_FLAGS, PROJECT_ROOT, temporalCliPath } from '../src/dev/temporal-cli';
+
+const config = loadConfig();
+const children: Array<{ name: string; proc: ChildProcess }> = [];
+let stopping = false;
+
+function prefixLines(name: string, stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream): void {
+  let buffered = '';
+  stream?.setEncoding('utf8');
+  stream?.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) out.write(`[${name}] ${line}\n`);
+  });
+}
+
+function launch(name: string, command: string, args: string[]): ChildProcess {
+  const proc = spawn(command, args, { cwd: PROJECT_ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  prefixLines(name, proc.stdout, process.stdout);
+  prefixLines(name, proc.stderr, process.stderr);
+  proc.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`[start] ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack.`);
+      void stopAll(1);
+    }
+  });
+  children.push({ name, proc });
+  return proc;
+}
+
+const tsEntry = (file: string) => ['--import', 'tsx', join(PROJECT_ROOT, file)];
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitForTemporal(address: string, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw new Error(`Temporal did not become reachable at ${address}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function stopGroup(group: Array<{ name: string; proc: ChildProcess }>, graceMs: number): Promise<void> {
+  const alive = group.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+  for (const c of alive) c.proc.kill('SIGTERM');
+  const exited = Promise.all(alive.map((c) => new Promise<void>((r) => c.proc.once('exit', () => r()))));
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    for (const c of alive) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    // Keel's processes first (the worker lets running activities finish), Temporal last, so
+    // nothing loses its server while shutting down.
+    await stopGroup(children.filter((c) => c.name !== 'temporal'), 15_000);
+    await stopGroup(children.filter((c) => c.name === 'temporal'), 10_000);
+    console.log('[start] stopped');
+    process.exit(code);
+  }
+  return new Promise<never>(() => undefined);
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  const [temporalHost = '127.0.0.1', temporalPort = '7233'] = config.TEMPORAL_ADDRESS.split(':');
+  if (await portOpen(temporalHost, Number(temporalPort))) {
+    console.log(`[start] using the Temporal server already at ${config.TEMPORAL_ADDRESS}`);
+  } else {
+    const dataDir = resolve(PROJECT_ROOT, config.KEEL_DATA_DIR);
+    mkdirSync(dataDir, { recursive: true });
+    launch('temporal', temporalCliPath(), [
+      'server', 'start-dev',
+      '--db-filename', join(dataDir, 'temporal.sqlite'),
+      '--ip', temporalHost,
+      '--port', temporalPort,
+      '--ui-port', String(config.TEMPORAL_UI_PORT),
+      '--namespace', config.TEMPORAL_NAMESPACE,
+      '--log-level', 'error',
+      ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
+    ]);
+  }
+  await waitForTemporal(config.TEMPORAL_ADDRESS, 60_000);
+
+  if (config.llm.offline) {
+    launch('model', process.execPath, tsEntry('src/model-server/main.ts'));
+  }
+  launch('worker', process.execPath, tsEntry('src/worker/main.ts'));
+  launch('api', process.execPath, tsEntry('src/api/main.ts'));
+
+  console.log(
+    [
+      '',
+      'Keel is starting:',
+      `  API          http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}  (try /readyz)`,
+      `  Temporal UI  ${config.TEMPORAL_UI_URL}`,
+      `  Temporal     ${config.TEMPORAL_ADDRESS}  (namespace ${config.TEMPORAL_NAMESPACE})`,
+      config.llm.offline
+        ? `  Model        offline stand-in at ${config.llm.baseURL} (set OPENAI_BASE_URL / OPENAI_API_KEY for a real one)`
+        : `  Model        ${config.llm.model} at ${config.llm.baseURL}`,
+      'Press Ctrl-C to stop everything.',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  const cause = err instanceof Error && err.cause !== undefined ? ` (${String(err.cause)})` : '';
+  console.error(`[start] ${err instanceof Error ? err.message : String(err)}${cause}`);
+  void stopAll(1);
+});

@@ -1,0 +1,73 @@
+import { Context } from '@temporalio/activity';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/client';
+
+export interface StepUsage {
+  model?: string;
+  tokensIn?: number;
+  tokensOut?: number;
+  costUsd?: number;
+}
+
+/** What a step reports to its ledger row while it runs: usage is kept even if the step then fails. */
+export interface LedgerEntry {
+  usage: StepUsage;
+}
+
+function errorSummary(err: unknown): { type: string; message: string } {
+  if (err instanceof Error) {
+    const type = 'type' in err && typeof err.type === 'string' ? err.type : err.name;
+    return { type, message: err.message.slice(0, 2000) };
+  }
+  return { type: 'Error', message: String(err).slice(0, 2000) };
+}
+
+/**
+ * Runs one activity attempt and records it in the run ledger: one row per
+ * (run, workflow execution, activity, attempt). The row is written with an upsert on that key,
+ * so a re-delivered write never adds a second row, and a billed attempt that failed keeps its
+ * token counts.
+ */
+export async function withLedger<T>(
+  db: Db,
+  ids: { runId: string; tenantId: string; step: string },
+  fn: (entry: LedgerEntry) => Promise<T>,
+): Promise<T> {
+  const info = Context.current().info;
+  const key = {
+    runId: ids.runId,
+    workflowRunId: info.workflowExecution?.runId ?? 'standalone',
+    activityId: info.activityId,
+    attempt: info.attempt,
+  };
+  const startedAt = new Date();
+  await db.runStep.upsert({
+    where: { runId_workflowRunId_activityId_attempt: key },
+    create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, status: 'started', startedAt },
+    update: { status: 'started', startedAt },
+  });
+  const entry: LedgerEntry = { usage: {} };
+  const finish = (status: 'completed' | 'failed', error?: unknown) =>
+    db.runStep.update({
+      where: { runId_workflowRunId_activityId_attempt: key },
+      data: {
+        status,
+        endedAt: new Date(),
+        latencyMs: Date.now() - startedAt.getTime(),
+        model: entry.usage.model ?? null,
+        tokensIn: entry.usage.tokensIn ?? null,
+        tokensOut: entry.usage.tokensOut ?? null,
+        costUsd: entry.usage.costUsd ?? null,
+        ...(error === undefined ? {} : { error: errorSummary(error) }),
+      },
+    });
+  try {
+    const result = await fn(entry);
+    await finish('completed');
+    return result;
+  } catch (err) {
+    // The ledger write must not mask the step's own failure.
+    await finish('failed', err).catch(() => undefined);
+    throw err;
+  }
+}

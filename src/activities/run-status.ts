@@ -1,0 +1,45 @@
+import { Context } from '@temporalio/activity';
+import { Prisma } from '../generated/prisma/client';
+import type { Db } from '../db/client';
+import { TERMINAL_STATUSES, type RunStatus } from '../shared';
+import { withLedger } from './ledger';
+
+export interface RunError {
+  type: string;
+  message: string;
+  step?: string;
+}
+
+/**
+ * Run-row transitions. Each is a single conditional UPDATE, so a retried or re-delivered
+ * write changes nothing the second time, and a terminal status is never overwritten.
+ */
+export function createRunStatusActivities(db: Db) {
+  const terminal = Prisma.join([...TERMINAL_STATUSES]);
+  return {
+    async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
+      const workflowRunId = Context.current().info.workflowExecution?.runId ?? null;
+      await db.$executeRaw`
+        UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()),
+               workflow_run_id = ${workflowRunId}, updated_at = now()
+        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+    },
+
+    async markRunFinished(input: { runId: string; tenantId: string; status: RunStatus; error?: RunError }): Promise<void> {
+      const error = input.error === undefined ? null : JSON.stringify(input.error);
+      await db.$executeRaw`
+        UPDATE run SET status = ${input.status}, error = ${error}::jsonb,
+               completed_at = now(), updated_at = now()
+        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+    },
+
+    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string }): Promise<void> {
+      await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => {
+        await db.$executeRaw`
+          UPDATE run SET status = 'completed', result = ${JSON.stringify(input.result)}::jsonb,
+                 model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
+          WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+      });
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { authenticate } from './auth';
+import { problemHandler, problems } from './problem';
+import { healthRouter } from './routes/health';
+import { runsRouter } from './routes/runs';
+
+export interface ApiDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  log: Logger;
+}
+
+/** The HTTP API. Stateless: any number of copies can serve any request. */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(
+    pinoHttp({
+      logger: deps.log,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customProps: (req) => ({ tenant: req.auth?.tenantId }),
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+      },
+    }),
+  );
+  app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(healthRouter(deps));
+  app.use('/v1', authenticate(deps.db));
+  app.use(runsRouter(deps));
+  app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
+  app.use(problemHandler(deps.log));
+  return app;
+}

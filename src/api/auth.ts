@@ -1,0 +1,53 @@
+import type { RequestHandler } from 'express';
+import { apiKeyMatches, parseApiKey } from '../auth/api-keys';
+import type { Db } from '../db/client';
+import { problems } from './problem';
+
+export interface AuthContext {
+  tenantId: string;
+  keyId: string;
+  scopes: string[];
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      auth?: AuthContext;
+    }
+  }
+}
+
+/**
+ * Bearer-key authentication. The key decides the tenant; every handler behind this reads
+ * `req.auth.tenantId` and scopes its queries with it. Unknown, malformed and revoked keys get
+ * the same answer, so the response tells an attacker nothing.
+ */
+export function authenticate(db: Db): RequestHandler {
+  return (req, _res, next) => {
+    const header = req.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const key = match?.[1];
+    const parsed = key ? parseApiKey(key) : undefined;
+    if (!key || !parsed) {
+      next(problems.unauthorized());
+      return;
+    }
+    db.apiKey
+      .findUnique({ where: { prefix: parsed.prefix } })
+      .then((row) => {
+        if (!row || row.revokedAt !== null || !apiKeyMatches(key, row.hash)) {
+          next(problems.unauthorized('The API key is not valid.'));
+          return;
+        }
+        req.auth = { tenantId: row.tenantId, keyId: row.id, scopes: row.scopes };
+        next();
+      })
+      .catch(next);
+  };
+}
+
+export function requireAuth(req: { auth?: AuthContext }): AuthContext {
+  if (!req.auth) throw problems.unauthorized();
+  return req.auth;
+}

@@ -1,0 +1,105 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+
+/**
+ * RFC 9457 problem details. `type` is a stable identifier clients can switch on; `detail` is
+ * for humans; nothing else about the failure (stack, SQL, secrets) leaves the process.
+ */
+export const PROBLEM_BASE = 'https://keel.dev/problems/';
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: Array<{ path: string; message: string }>;
+  [extension: string]: unknown;
+}
+
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    readonly title: string,
+    detail: string,
+    readonly extensions: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = 'HttpProblem';
+  }
+
+  toBody(instance?: string): ProblemBody {
+    return {
+      type: PROBLEM_BASE + this.slug,
+      title: this.title,
+      status: this.status,
+      detail: this.message,
+      ...(instance ? { instance } : {}),
+      ...this.extensions,
+    };
+  }
+}
+
+export const problems = {
+  validation: (errors: Array<{ path: string; message: string }>, where = 'request') =>
+    new HttpProblem(400, 'validation-error', 'Invalid request', `The ${where} is not valid: ${errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}`, { errors }),
+  malformedJson: (detail: string) => new HttpProblem(400, 'malformed-json', 'Malformed JSON', detail),
+  unsupportedMediaType: () =>
+    new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.'),
+  tooLarge: (limit: number) =>
+    new HttpProblem(413, 'payload-too-large', 'Payload too large', `The body exceeds the limit of ${limit} bytes.`, { limit }),
+  unauthorized: (detail = 'Send a valid API key as `Authorization: Bearer <key>`.') =>
+    new HttpProblem(401, 'unauthorized', 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="keel"' }),
+  notFound: (what: string) => new HttpProblem(404, 'not-found', 'Not found', `${what} was not found.`),
+  routeNotFound: (method: string, path: string) =>
+    new HttpProblem(404, 'route-not-found', 'Not found', `No route for ${method} ${path}.`),
+  unavailable: (detail: string) =>
+    new HttpProblem(503, 'service-unavailable', 'Service unavailable', detail, {}, { 'Retry-After': '5' }),
+  internal: () => new HttpProblem(500, 'internal-error', 'Internal error', 'Something went wrong on our side; it has been logged.'),
+};
+
+export function sendProblem(res: Response, problem: HttpProblem, instance?: string): void {
+  res.status(problem.status).set(problem.headers).type('application/problem+json').json(problem.toBody(instance));
+}
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  limit?: number;
+  message?: string;
+}
+
+function fromBodyParser(err: BodyParserError): HttpProblem | undefined {
+  switch (err.type) {
+    case 'entity.too.large':
+      return problems.tooLarge(err.limit ?? 0);
+    case 'entity.parse.failed':
+      return problems.malformedJson(`The body is not valid JSON: ${err.message ?? 'parse error'}`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', err.message ?? 'Unsupported encoding');
+    case 'request.aborted':
+      return new HttpProblem(400, 'request-aborted', 'Request aborted', 'The client closed the request before the body arrived.');
+    default:
+      return undefined;
+  }
+}
+
+export function problemHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    let problem: HttpProblem;
+    if (err instanceof HttpProblem) problem = err;
+    else {
+      const parsed = typeof err === 'object' && err !== null ? fromBodyParser(err) : undefined;
+      if (parsed) problem = parsed;
+      else {
+        log.error({ err, reqId: req.id, method: req.method, path: req.path }, 'unhandled error');
+        problem = problems.internal();
+      }
+    }
+    if (res.headersSent) return;
+    sendProblem(res, problem, req.originalUrl);
+  };
+}

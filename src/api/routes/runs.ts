@@ -1,0 +1,192 @@
+import type { Client } from '@temporalio/client';
+import { Router } from 'express';
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../../config';
+import type { Db } from '../../db/client';
+import type { Run, RunStep } from '../../generated/prisma/client';
+import { CreateRunRequest, ListRunsQuery, RunIdParams, type RunSummary, type RunView } from '../../schemas/runs';
+import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type RunType } from '../../shared';
+import type { answer } from '../../workflows';
+import { requireAuth } from '../auth';
+import { problems } from '../problem';
+import { route } from '../validate';
+
+export interface RunsDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+interface Cursor {
+  createdAt: string;
+  id: string;
+}
+
+function encodeCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify({ createdAt: run.createdAt.toISOString(), id: run.id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Cursor {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      value && typeof value === 'object' && 'createdAt' in value && 'id' in value &&
+      typeof value.createdAt === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.createdAt))
+    ) {
+      return { createdAt: value.createdAt, id: value.id };
+    }
+  } catch {
+    // fall through to the problem below
+  }
+  throw problems.validation([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query string');
+}
+
+export function runsRouter(deps: RunsDeps): Router {
+  const { db, temporal, config } = deps;
+  const router = Router();
+  const publicUrl = (path: string) => (config.KEEL_PUBLIC_URL ? new URL(path, config.KEEL_PUBLIC_URL).toString() : path);
+  const links = (id: string) => ({
+    self: publicUrl(`/v1/runs/${id}`),
+    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows/${encodeURIComponent(id)}`,
+  });
+  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  const summary = (run: Run): RunSummary => ({
+    id: run.id,
+    type: run.type as RunType,
+    status: run.status as RunStatus,
+    model: run.model,
+    createdAt: run.createdAt.toISOString(),
+    startedAt: iso(run.startedAt),
+    completedAt: iso(run.completedAt),
+    links: links(run.id),
+  });
+  const view = (run: Run & { steps: RunStep[] }): RunView => {
+    const byStep = new Map<string, RunView['steps'][number]>();
+    for (const s of run.steps) {
+      const entry = byStep.get(s.step) ?? { step: s.step, attempts: [] };
+      entry.attempts.push({
+        attempt: s.attempt,
+        status: s.status,
+        startedAt: s.startedAt.toISOString(),
+        endedAt: iso(s.endedAt),
+        latencyMs: s.latencyMs,
+        model: s.model,
+        tokensIn: s.tokensIn,
+        tokensOut: s.tokensOut,
+        costUsd: s.costUsd === null ? null : Number(s.costUsd),
+        error: s.error ?? null,
+        workflowRunId: s.workflowRunId,
+      });
+      byStep.set(s.step, entry);
+    }
+    return {
+      ...summary(run),
+      input: run.input,
+      options: run.options,
+      result: run.result ?? null,
+      error: run.error ?? null,
+      steps: [...byStep.values()],
+    };
+  };
+
+  router.post(
+    '/v1/runs',
+    route({ body: CreateRunRequest }, async (req, res, { body }) => {
+      const { tenantId } = requireAuth(req);
+      const id = uuidv7();
+      const model = body.options.model ?? config.llm.model;
+      const options = { ...body.options, model };
+      await db.run.create({
+        data: {
+          id,
+          tenantId,
+          type: body.type,
+          status: 'queued',
+          input: body.input,
+          inputHash: createHash('sha256').update(canonicalJson({ type: body.type, input: body.input, options: body.options })).digest('hex'),
+          options,
+          model,
+        },
+      });
+      const workflowInput: AnswerWorkflowInput = { runId: id, tenantId, question: body.input.question, options };
+      try {
+        await temporal.workflow.start<typeof answer>('answer', {
+          taskQueue: TaskQueue.workflows,
+          workflowId: id,
+          args: [workflowInput],
+          typedSearchAttributes: [
+            { key: SearchAttr.tenant, value: tenantId },
+            { key: SearchAttr.runType, value: body.type },
+            { key: SearchAttr.status, value: 'queued' },
+            { key: SearchAttr.model, value: model },
+          ],
+          staticSummary: `Keel ${body.type} run for tenant ${tenantId}`,
+        });
+      } catch (err) {
+        // No workflow, so no run: the rejected request leaves nothing behind.
+        await db.run.delete({ where: { id } }).catch(() => undefined);
+        req.log.error({ err, runId: id }, 'could not start workflow');
+        throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
+      }
+      res.status(202).location(links(id).self).json({ id, status: 'queued', links: links(id) });
+    }),
+  );
+
+  router.get(
+    '/v1/runs/:id',
+    route({ params: RunIdParams }, async (req, res, { params }) => {
+      const { tenantId } = requireAuth(req);
+      const run = await db.run.findFirst({
+        where: { id: params.id, tenantId },
+        include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } },
+      });
+      if (!run) throw problems.notFound(`Run ${params.id}`);
+      res.json(view(run));
+    }),
+  );
+
+  router.get(
+    '/v1/runs',
+    route({ query: ListRunsQuery }, async (req, res, { query }) => {
+      const { tenantId } = requireAuth(req);
+      const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const createdAt = {
+        ...(query.createdAfter ? { gte: new Date(query.createdAfter) } : {}),
+        ...(query.createdBefore ? { lt: new Date(query.createdBefore) } : {}),
+      };
+      const rows = await db.run.findMany({
+        where: {
+          tenantId,
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.type ? { type: query.type } : {}),
+          ...(Object.keys(createdAt).length ? { createdAt } : {}),
+          ...(cursor
+            ? {
+                OR: [
+                  { createdAt: { lt: new Date(cursor.createdAt) } },
+                  { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      res.json({ data: page.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null });
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Keel reads from the environment, parsed once at boot. Defaults work on a
+ * developer machine with the stack from `npm start`. A typo or a bad value fails fast with
+ * the variable's name.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const TASK_QUEUE_NAMES = ['keel-workflows', 'keel-llm', 'keel-ingest'] as const;
+
+export const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  KEEL_API_HOST: z.string().default('127.0.0.1'),
+  KEEL_API_PORT: port.default(3000),
+  KEEL_PUBLIC_URL: z.url().optional(),
+  KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+
+  DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
+  REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
+  TEMPORAL_UI_PORT: port.default(8233),
+
+  KEEL_DATA_DIR: z.string().default('.data'),
+  KEEL_WORKER_TASK_QUEUES: csv
+    .pipe(z.array(z.enum(TASK_QUEUE_NAMES)).min(1))
+    .default([...TASK_QUEUE_NAMES]),
+  KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
+  KEEL_LLM_MAX_PER_SECOND: z.coerce.number().positive().optional(),
+
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  KEEL_MODEL: z.string().optional(),
+  KEEL_MODEL_TIMEOUT_MS: positiveInt.default(30_000),
+  /** USD per million tokens, by model: `{"gpt-4o-mini":{"input":0.15,"output":0.6}}`. */
+  KEEL_MODEL_PRICES: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })))
+    .default({ 'keel-offline-1': { input: 0, output: 0 }, 'gpt-4o-mini': { input: 0.15, output: 0.6 } }),
+
+  KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
+  KEEL_OFFLINE_MODEL_PORT: port.default(4010),
+  KEEL_OFFLINE_MODEL_LATENCY_MS: z.coerce.number().int().min(0).default(0),
+  KEEL_OFFLINE_MODEL_FAULTS: z.string().default(''),
+});
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** Where model calls go: the configured endpoint, or the bundled offline server. */
+  readonly llm: { readonly baseURL: string; readonly apiKey: string; readonly model: string; readonly offline: boolean };
+};
+
+export const OFFLINE_MODEL = 'keel-offline-1';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings in .env mean "not set".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const offline = c.OPENAI_BASE_URL === undefined && c.OPENAI_API_KEY === undefined;
+  const llm = offline
+    ? {
+        baseURL: `http://${c.KEEL_OFFLINE_MODEL_HOST}:${c.KEEL_OFFLINE_MODEL_PORT}/v1`,
+        apiKey: 'offline',
+        model: c.KEEL_MODEL ?? OFFLINE_MODEL,
+        offline: true,
+      }
+    : {
+        baseURL: c.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+        apiKey: c.OPENAI_API_KEY ?? 'none',
+        model: c.KEEL_MODEL ?? 'gpt-4o-mini',
+        offline: false,
+      };
+  return { ...c, llm };
+}

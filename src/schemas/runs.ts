@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { RUN_STATUSES, RUN_TYPES } from '../shared';
+
+/**
+ * The shapes of the runs API. Model options keep the OpenAI parameter names (`top_p`,
+ * `max_tokens`) that integrators already know; everything else is camelCase.
+ */
+export const ModelOptionsRequest = z
+  .object({
+    model: z.string().min(1).max(200).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    max_tokens: z.number().int().min(1).max(32_768).optional(),
+  })
+  .strict();
+export type ModelOptionsRequest = z.infer<typeof ModelOptionsRequest>;
+
+export const AnswerInput = z
+  .object({
+    question: z.string().trim().min(1, 'must not be empty').max(16_000),
+  })
+  .strict();
+export type AnswerInput = z.infer<typeof AnswerInput>;
+
+export const CreateRunRequest = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('answer'),
+      input: AnswerInput,
+      options: ModelOptionsRequest.default({}),
+    })
+    .strict(),
+]);
+export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
+
+export const RunId = z.string().uuid();
+
+export const RunIdParams = z.object({ id: z.string().min(1).max(200) }).strict();
+export type RunIdParams = z.infer<typeof RunIdParams>;
+
+export const ListRunsQuery = z
+  .object({
+    status: z.enum(RUN_STATUSES).optional(),
+    type: z.enum(RUN_TYPES).optional(),
+    createdAfter: z.iso.datetime({ offset: true }).optional(),
+    createdBefore: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListRunsQuery = z.infer<typeof ListRunsQuery>;
+
+export const RunLinks = z.object({ self: z.string(), temporalUi: z.string() });
+
+export const StepAttempt = z.object({
+  attempt: z.number().int(),
+  status: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  latencyMs: z.number().nullable(),
+  model: z.string().nullable(),
+  tokensIn: z.number().nullable(),
+  tokensOut: z.number().nullable(),
+  costUsd: z.number().nullable(),
+  error: z.unknown().nullable(),
+  workflowRunId: z.string(),
+});
+
+export const RunStepView = z.object({ step: z.string(), attempts: z.array(StepAttempt) });
+
+export const RunSummary = z.object({
+  id: z.string(),
+  type: z.enum(RUN_TYPES),
+  status: z.enum(RUN_STATUSES),
+  model: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  links: RunLinks,
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+export const RunView = RunSummary.extend({
+  input: z.unknown(),
+  options: z.unknown(),
+  result: z.unknown().nullable(),
+  error: z.unknown().nullable(),
+  steps: z.array(RunStepView),
+});
+export type RunView = z.infer<typeof RunView>;
+
+export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks });
+
+export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() });

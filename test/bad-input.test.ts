@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { http, startStack, type HttpResult, type TestStack } from './support/stack';
+
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: Array<{ path: string; message: string }>;
+}
+
+function assertProblem(res: HttpResult<Problem>, status: number, slug: string): void {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(res.body.type, `https://keel.dev/problems/${slug}`);
+  assert.equal(res.body.status, status);
+  assert.ok(res.body.detail.length > 0);
+  assert.doesNotMatch(JSON.stringify(res.body), /at .*\.ts:\d+/, 'no stack traces');
+}
+
+describe('bad input: clear problem+json answers that change nothing', function () {
+  this.timeout(120_000);
+  let stack: TestStack;
+
+  before(async () => {
+    // No workers: anything that slipped through would show up as a started workflow.
+    stack = await startStack({ label: 'badinput', workers: false, env: { KEEL_MAX_BODY_BYTES: '2048' } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  afterEach(async () => {
+    assert.equal(await stack.db.run.count(), 0, 'a rejected request wrote a run');
+    assert.equal(await stack.db.runStep.count(), 0, 'a rejected request wrote a step');
+    const workflows = await stack.temporal.workflow.count();
+    assert.equal(workflows.count, 0, 'a rejected request started a workflow');
+  });
+
+  const post = (body: unknown, opts: { rawBody?: string; headers?: Record<string, string> } = {}) =>
+    http<Problem>(stack, 'POST', '/v1/runs', { body, ...opts });
+
+  it('malformed JSON → 400 malformed-json', async () => {
+    assertProblem(await post(undefined, { rawBody: '{"type": "answer",' }), 400, 'malformed-json');
+  });
+
+  it('unknown fields → 400 with their paths', async () => {
+    const res = await post({ type: 'answer', input: { question: 'q', extra: 1 }, bogus: true });
+    assertProblem(res, 400, 'validation-error');
+    const paths = res.body.errors?.map((e) => e.path) ?? [];
+    assert.ok(paths.includes('input') || paths.includes('input.extra'), JSON.stringify(paths));
+    assert.ok(paths.some((p) => p === '' || p === 'bogus'), JSON.stringify(paths));
+  });
+
+  it('wrong types → 400 naming the field', async () => {
+    const res = await post({ type: 'answer', input: { question: 42 }, options: { temperature: 'hot' } });
+    assertProblem(res, 400, 'validation-error');
+    const paths = res.body.errors?.map((e) => e.path) ?? [];
+    assert.ok(paths.includes('input.question'));
+    assert.ok(paths.includes('options.temperature'));
+  });
+
+  it('an empty question → 400', async () => {
+    const res = await post({ type: 'answer', input: { question: '   ' } });
+    assertProblem(res, 400, 'validation-error');
+    assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.question']);
+  });
+
+  it('an unknown run type → 400', async () => {
+    assertProblem(await post({ type: 'summon', input: {} }), 400, 'validation-error');
+  });
+
+  it('a body over the limit → 413', async () => {
+    const res = await post({ type: 'answer', input: { question: 'x'.repeat(4096) } });
+    assertProblem(res, 413, 'payload-too-large');
+  });
+
+  it('a non-JSON content type → 415', async () => {
+    const res = await post(undefined, { rawBody: 'question=hi', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assertProblem(res, 415, 'unsupported-media-type');
+  });
+
+  it('no key, a malformed key or an unknown key → 401', async () => {
+    const body = { type: 'answer', input: { question: 'hi' } };
+    assertProblem(await http<Problem>(stack, 'POST', '/v1/runs', { body, apiKey: null }), 401, 'unauthorized');
+    assertProblem(await http<Problem>(stack, 'POST', '/v1/runs', { body, apiKey: 'nope' }), 401, 'unauthorized');
+    const forged = stack.apiKey.slice(0, -4) + 'AAAA';
+    const res = await http<Problem>(stack, 'POST', '/v1/runs', { body, apiKey: forged });
+    assertProblem(res, 401, 'unauthorized');
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+  });
+
+  it('an unknown run id → 404; an unknown route → 404', async () => {
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/0190c2a4-0000-7000-8000-000000000000'), 404, 'not-found');
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/nothing-here'), 404, 'route-not-found');
+  });
+
+  it('bad list filters and a forged cursor → 400', async () => {
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?status=sleeping'), 400, 'validation-error');
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?limit=0'), 400, 'validation-error');
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?cursor=abc'), 400, 'validation-error');
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The real stack for integration tests: a Temporal dev server on free ports (the CLI binary
+ * set-up installed), a fresh Postgres database built from the migrations, the offline model
+ * server over HTTP, Keel's workers and the API on a free port. Only the model endpoint is a
+ * stand-in, and it is reached through the real `openai` SDK.
+ */
+import type { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import pino from 'pino';
+import { createApp } from '../../src/api/app';
+import { generateApiKey } from '../../src/auth/api-keys';
+import { loadConfig, type Config } from '../../src/config';
+import { createPrisma, type Db } from '../../src/db/client';
+import { createTestDatabase } from '../../src/db/testing';
+import { temporalCliPath } from '../../src/dev/temporal-cli';
+import { createLlmClient } from '../../src/llm/client';
+import { startModelServer, type ModelServer } from '../../src/model-server/server';
+import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
+import { createKeelWorkers } from '../../src/worker/worker';
+
+export interface TestStack {
+  baseUrl: string;
+  apiKey: string;
+  tenantId: string;
+  config: Config;
+  db: Db;
+  temporal: Client;
+  env: TestWorkflowEnvironment;
+  model: ModelServer;
+  /** Adds another tenant with its own key, for isolation tests. */
+  addTenant(name: string): Promise<{ tenantId: string; apiKey: string }>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  label: string;
+  env?: Record<string, string>;
+  /** Start without workers, to observe queued runs or to start them later. */
+  workers?: boolean;
+}
+
+let runtimeInstalled = false;
+
+/** The SDK logs every retried activity as a warning; tests expect those, so only errors show. */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  runtimeInstalled = true;
+}
+
+export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      searchAttributes: KEEL_SEARCH_ATTRIBUTES,
+      ip: '127.0.0.1',
+      ui: false,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+export async function seedTenant(db: Db, name: string): Promise<{ tenantId: string; apiKey: string }> {
+  const tenantId = randomUUID();
+  await db.tenant.create({ data: { id: tenantId, name } });
+  const key = generateApiKey();
+  await db.apiKey.create({
+    data: { id: randomUUID(), tenantId, name: `${name} test key`, prefix: key.prefix, hash: key.hash, scopes: ['runs:write', 'runs:read'] },
+  });
+  return { tenantId, apiKey: key.key };
+}
+
+export async function startStack(opts: StackOptions): Promise<TestStack> {
+  const database = await createTestDatabase(opts.label);
+  const env = await startTemporal();
+  const model = await startModelServer({ port: 0 });
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: database.url,
+    TEMPORAL_ADDRESS: env.address,
+    OPENAI_BASE_URL: model.url,
+    OPENAI_API_KEY: 'test',
+    KEEL_MODEL: 'keel-offline-1',
+    KEEL_MODEL_TIMEOUT_MS: '5000',
+    ...opts.env,
+  });
+  const db = createPrisma(config.DATABASE_URL);
+  const seeded = await seedTenant(db, 'tenant-a');
+
+  const workers: Worker[] = [];
+  const running: Array<Promise<void>> = [];
+  if (opts.workers !== false) {
+    workers.push(
+      ...(await createKeelWorkers({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueues: [TaskQueue.workflows, TaskQueue.llm],
+        maxCachedWorkflows: 0,
+        deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200 },
+      })),
+    );
+    running.push(...workers.map((w) => w.run()));
+  }
+
+  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }) });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    apiKey: seeded.apiKey,
+    tenantId: seeded.tenantId,
+    config,
+    db,
+    temporal: env.client,
+    env,
+    model,
+    addTenant: (name) => seedTenant(db, name),
+    async stop() {
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      for (const w of workers) w.shutdown();
+      await Promise.allSettled(running);
+      await db.$disconnect();
+      await model.close();
+      await env.teardown();
+      await database.drop();
+    },
+  };
+}
+
+/** Polls until `check` returns a value, with a deadline: no fixed sleeps in tests. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface HttpResult<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function http<T = Record<string, unknown>>(
+  stack: Pick<TestStack, 'baseUrl' | 'apiKey'>,
+  method: string,
+  path: string,
+  opts: { body?: unknown; rawBody?: string; headers?: Record<string, string>; apiKey?: string | null } = {},
+): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const key = opts.apiKey === undefined ? stack.apiKey : opts.apiKey;
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(stack.baseUrl + path, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+}
