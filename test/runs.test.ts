@@ -68,8 +68,9 @@ describe('runs: API → Temporal → activities → Postgres', function () {
 
   it('shows the run in Temporal with Keel search attributes', async () => {
     const id = await startRun(stack, 'Which attributes does the UI filter on?');
-    await waitForRun(stack, id);
-    const description = await stack.temporal.workflow.getHandle(id).describe();
+    const handle = stack.temporal.workflow.getHandle(id);
+    await handle.result();
+    const description = await handle.describe();
     assert.equal(description.status.name, 'COMPLETED');
     assert.equal(description.typedSearchAttributes.get(SearchAttr.tenant), stack.tenantId);
     assert.equal(description.typedSearchAttributes.get(SearchAttr.status), 'completed');

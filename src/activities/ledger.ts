@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
+import type { Prisma } from '../generated/prisma/client';
 
 export interface StepUsage {
   model?: string;
@@ -32,6 +33,8 @@ export async function withLedger<T>(
   db: Db,
   ids: { runId: string; tenantId: string; step: string },
   fn: (entry: LedgerEntry) => Promise<T>,
+  /** Writes that must land in the same transaction as the step's `completed` row. */
+  onSuccess?: (result: T) => Array<Prisma.PrismaPromise<unknown>>,
 ): Promise<T> {
   const info = Context.current().info;
   const key = {
@@ -63,7 +66,7 @@ export async function withLedger<T>(
     });
   try {
     const result = await fn(entry);
-    await finish('completed');
+    await db.$transaction([...(onSuccess?.(result) ?? []), finish('completed')]);
     return result;
   } catch (err) {
     // The ledger write must not mask the step's own failure.

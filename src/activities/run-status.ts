@@ -34,12 +34,14 @@ export function createRunStatusActivities(db: Db) {
     },
 
     async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string }): Promise<void> {
-      await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => {
-        await db.$executeRaw`
+      // The run turns `completed` in the same transaction that closes this step's ledger row,
+      // so a reader never sees a completed run with an open step.
+      await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, () => [
+        db.$executeRaw`
           UPDATE run SET status = 'completed', result = ${JSON.stringify(input.result)}::jsonb,
                  model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
-          WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
-      });
+          WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`,
+      ]);
     },
   };
 }
