@@ -55,6 +55,25 @@ export const ConfigSchema = z.object({
     .pipe(z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })))
     .default({ 'keel-offline-1': { input: 0, output: 0 }, 'gpt-4o-mini': { input: 0.15, output: 0.6 } }),
 
+  KEEL_MAX_UPLOAD_BYTES: positiveInt.default(50 * 1024 * 1024),
+  /** Object storage: a directory under KEEL_DATA_DIR unless an S3 bucket is configured. */
+  KEEL_S3_BUCKET: z.string().optional(),
+  KEEL_S3_ENDPOINT: z.url().optional(),
+  KEEL_S3_REGION: z.string().default('us-east-1'),
+  KEEL_S3_ACCESS_KEY_ID: z.string().optional(),
+  KEEL_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  KEEL_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Embedding model; unset with a real endpoint means lexical retrieval only. */
+  KEEL_EMBEDDING_MODEL: z.string().optional(),
+  KEEL_CHUNK_MAX_TOKENS: positiveInt.default(300),
+  KEEL_CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(50),
+  KEEL_RETRIEVAL_TOP_K: positiveInt.default(5),
+  /** Limits on answer strategies a request may ask for. */
+  KEEL_MAX_CANDIDATES: positiveInt.default(5),
+  KEEL_MAX_REFINE_ROUNDS: positiveInt.default(3),
+  /** Whether the endpoint takes `response_format: json_schema` (else JSON mode plus the schema in the prompt). */
+  KEEL_MODEL_JSON_SCHEMA: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),
   KEEL_OFFLINE_MODEL_LATENCY_MS: z.coerce.number().int().min(0).default(0),
@@ -63,10 +82,17 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema> & {
   /** Where model calls go: the configured endpoint, or the bundled offline server. */
-  readonly llm: { readonly baseURL: string; readonly apiKey: string; readonly model: string; readonly offline: boolean };
+  readonly llm: {
+    readonly baseURL: string;
+    readonly apiKey: string;
+    readonly model: string;
+    readonly embeddingModel: string | undefined;
+    readonly offline: boolean;
+  };
 };
 
 export const OFFLINE_MODEL = 'keel-offline-1';
+export const OFFLINE_EMBEDDING_MODEL = 'keel-offline-embed-1';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -90,12 +116,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         baseURL: `http://${c.KEEL_OFFLINE_MODEL_HOST}:${c.KEEL_OFFLINE_MODEL_PORT}/v1`,
         apiKey: 'offline',
         model: c.KEEL_MODEL ?? OFFLINE_MODEL,
+        embeddingModel: c.KEEL_EMBEDDING_MODEL ?? OFFLINE_EMBEDDING_MODEL,
         offline: true,
       }
     : {
         baseURL: c.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
         apiKey: c.OPENAI_API_KEY ?? 'none',
         model: c.KEEL_MODEL ?? 'gpt-4o-mini',
+        embeddingModel: c.KEEL_EMBEDDING_MODEL,
         offline: false,
       };
   return { ...c, llm };

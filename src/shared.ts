@@ -33,7 +33,7 @@ export const RUN_STATUSES = [
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'terminated', 'timed_out'];
 
-export const RUN_TYPES = ['answer'] as const;
+export const RUN_TYPES = ['answer', 'ingest', 'extract'] as const;
 export type RunType = (typeof RUN_TYPES)[number];
 
 export interface ModelOptions {
@@ -41,6 +41,32 @@ export interface ModelOptions {
   temperature?: number;
   top_p?: number;
   max_tokens?: number;
+  /** Answer strategy (src/workflows/strategies.ts); model calls ignore these. */
+  strategy?: AnswerStrategy;
+  n?: number;
+  rounds?: number;
+}
+
+export const ANSWER_STRATEGIES = ['single', 'best_of_n', 'refine'] as const;
+export type AnswerStrategy = (typeof ANSWER_STRATEGIES)[number];
+
+/** A retrieved chunk as the prompt and the citations see it. */
+export interface ContextChunk {
+  chunkId: string;
+  documentId: string;
+  page: number;
+  heading: string | null;
+  text: string;
+  /** Reciprocal-rank-fusion score, and the rank each retriever gave it (null: not found by it). */
+  score: number;
+  lexicalRank: number | null;
+  vectorRank: number | null;
+}
+
+export interface Citation {
+  chunkId: string;
+  documentId: string;
+  page: number;
 }
 
 export interface AnswerWorkflowInput {
@@ -55,8 +81,50 @@ export interface AnswerResult {
   model: string;
   finishReason: string;
   usage: { promptTokens: number; completionTokens: number };
+  citations?: Citation[];
+  /** How the answer was reached, when the strategy was not `single`. */
+  strategy?: StrategyTrace;
 }
 
+export interface StrategyTrace {
+  name: AnswerStrategy;
+  candidates?: Array<{ index: number; answer: string; temperature?: number; score?: number }>;
+  winner?: number;
+  rounds?: Array<{ round: number; score: number; critique: string; revised: boolean }>;
+  stoppedBy?: 'score' | 'round-limit';
+}
+
+export interface IngestWorkflowInput {
+  runId: string;
+  tenantId: string;
+  documentId: string;
+  versionId: string;
+}
+
+export interface IngestResult {
+  documentId: string;
+  versionId: string;
+  pages: number;
+  chunks: number;
+  embedded: boolean;
+  corpusVersion: number;
+}
+
+export interface ExtractWorkflowInput {
+  runId: string;
+  tenantId: string;
+  source: { documentId: string } | { text: string };
+  schema: Record<string, unknown>;
+  schemaName?: string;
+  options: ModelOptions;
+}
+
+export interface ExtractResult {
+  data: unknown;
+  sections: number;
+  repaired: boolean;
+  model: string;
+}
 /** Live progress, readable while the run is in flight. */
 export interface RunProgress {
   status: RunStatus;
@@ -72,4 +140,6 @@ export const FailureType = {
   modelQuotaExhausted: 'ModelQuotaExhausted',
   invalidInput: 'InvalidInput',
   runNotFound: 'RunNotFound',
+  documentRejected: 'DocumentRejected',
+  extractionInvalid: 'ExtractionInvalid',
 } as const;

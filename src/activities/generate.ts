@@ -1,76 +1,52 @@
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import type OpenAI from 'openai';
-import { toModelFailure } from '../llm/errors';
-import { estimateCostUsd, type PriceTable } from '../llm/pricing';
-import { buildAnswerMessages } from '../llm/prompt';
-import type { AnswerResult, ModelOptions } from '../shared';
 import type { Db } from '../db/client';
+import { buildAnswerMessages } from '../llm/prompt';
+import type { AnswerResult, ContextChunk, ModelOptions } from '../shared';
 import { withLedger } from './ledger';
+import { chatCall, modelParams, type ModelCallDeps } from './model-call';
 
-export interface GenerateDeps {
+export interface GenerateDeps extends ModelCallDeps {
   db: Db;
-  llm: OpenAI;
-  prices: PriceTable;
-  heartbeatIntervalMs?: number;
 }
 
 export interface GenerateInput {
   runId: string;
   tenantId: string;
   question: string;
+  context?: ContextChunk[];
   options: ModelOptions;
+}
+
+/** Chunk ids the answer cites with `[id]` that were really in its context, in order of first use. */
+export function citationsIn(text: string, context: readonly ContextChunk[]): AnswerResult['citations'] {
+  const byId = new Map(context.map((c) => [c.chunkId, c]));
+  const seen = new Set<string>();
+  const out: NonNullable<AnswerResult['citations']> = [];
+  for (const m of text.matchAll(/\[([0-9a-f-]{36})\]/gi)) {
+    const chunk = byId.get(m[1]!);
+    if (!chunk || seen.has(chunk.chunkId)) continue;
+    seen.add(chunk.chunkId);
+    out.push({ chunkId: chunk.chunkId, documentId: chunk.documentId, page: chunk.page });
+  }
+  return out;
+}
+
+export async function answerCall(deps: ModelCallDeps, entry: Parameters<typeof chatCall>[1], input: GenerateInput): Promise<AnswerResult> {
+  const context = input.context ?? [];
+  const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, context), modelParams(input.options));
+  return {
+    answer: reply.content,
+    model: reply.model,
+    finishReason: reply.finishReason,
+    usage: reply.usage,
+    citations: citationsIn(reply.content, context),
+  };
 }
 
 export function createGenerateActivities(deps: GenerateDeps) {
   return {
-    /**
-     * One model call. Heartbeats while waiting so a cancelled run aborts the HTTP request,
-     * and a dead worker is noticed within the heartbeat timeout.
-     */
+    /** The answer to the question from the retrieved context: one model call. */
     async generate(input: GenerateInput): Promise<AnswerResult> {
-      return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'generate' }, async (entry) => {
-        const ctx = Context.current();
-        entry.usage.model = input.options.model;
-        const beat = setInterval(() => ctx.heartbeat(), deps.heartbeatIntervalMs ?? 1000);
-        try {
-          const completion = await deps.llm.chat.completions.create(
-            {
-              model: input.options.model,
-              messages: buildAnswerMessages(input.question),
-              temperature: input.options.temperature,
-              top_p: input.options.top_p,
-              max_tokens: input.options.max_tokens,
-            },
-            { signal: ctx.cancellationSignal },
-          );
-          const usage = completion.usage;
-          const tokensIn = usage?.prompt_tokens ?? 0;
-          const tokensOut = usage?.completion_tokens ?? 0;
-          entry.usage = {
-            model: completion.model,
-            tokensIn,
-            tokensOut,
-            costUsd: estimateCostUsd(deps.prices, completion.model, tokensIn, tokensOut),
-          };
-          const choice = completion.choices[0];
-          if (!choice || typeof choice.message.content !== 'string') {
-            throw ApplicationFailure.retryable('Model returned no answer', 'ModelEmptyResponse');
-          }
-          return {
-            answer: choice.message.content,
-            model: completion.model,
-            finishReason: choice.finish_reason,
-            usage: { promptTokens: tokensIn, completionTokens: tokensOut },
-          };
-        } catch (err) {
-          // A cancelled run aborts the request; report the cancellation itself, not the abort error.
-          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-          throw toModelFailure(err);
-        } finally {
-          clearInterval(beat);
-        }
-      });
+      return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'generate' }, (entry) => answerCall(deps, entry, input));
     },
   };
 }

@@ -1,14 +1,27 @@
 import type OpenAI from 'openai';
+import type { ChunkOptions } from '../documents/chunk';
 import type { Db } from '../db/client';
 import type { PriceTable } from '../llm/pricing';
+import type { ObjectStore } from '../storage';
+import { createExtractActivities } from './extract';
 import { createGenerateActivities } from './generate';
+import { createIngestActivities } from './ingest';
+import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
+import { createStrategyActivities } from './strategies';
 
 export interface ActivityDeps {
   db: Db;
   llm: OpenAI;
   prices: PriceTable;
+  store: ObjectStore;
+  /** Unset: no vectors are made and retrieval is lexical only. */
+  embeddingModel?: string;
+  chunking?: ChunkOptions;
+  retrievalTopK?: number;
+  /** Whether the model endpoint takes `response_format: json_schema`. */
+  jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
 }
 
@@ -18,7 +31,22 @@ export function createActivities(deps: ActivityDeps) {
     ...createSanitizeActivities(deps.db),
     ...createGenerateActivities(deps),
     ...createRunStatusActivities(deps.db),
+    ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
+    ...createStrategyActivities(deps),
+    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
+    ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The parts of ActivityDeps that come from configuration. */
+export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices'> {
+  return {
+    prices: config.KEEL_MODEL_PRICES,
+    embeddingModel: config.llm.embeddingModel,
+    chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
+    retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,
+    jsonSchemaFormat: config.KEEL_MODEL_JSON_SCHEMA,
+  };
+}

@@ -8,13 +8,16 @@ import type { Db } from '../db/client';
 import { authenticate } from './auth';
 import { problemHandler, problems } from './problem';
 import { healthRouter } from './routes/health';
+import { documentsRouter } from './routes/documents';
 import { runsRouter } from './routes/runs';
+import type { ObjectStore } from '../storage';
 
 export interface ApiDeps {
   db: Db;
   temporal: Client;
   config: Config;
   log: Logger;
+  store: ObjectStore;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
@@ -41,6 +44,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRouter(deps));
   app.use('/v1', authenticate(deps.db));
   app.use(runsRouter(deps));
+  app.use(documentsRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { createPrisma } from '../db/client';
 import { createLogger } from '../logger';
+import { createObjectStore } from '../storage';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
@@ -10,7 +11,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const db = createPrisma(config.DATABASE_URL);
-  const app = createApp({ db, temporal, config, log });
+  const app = createApp({ db, temporal, config, log, store: createObjectStore(config) });
   const server = app.listen(config.KEEL_API_PORT, config.KEEL_API_HOST, () => {
     log.info({ url: `http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}` }, 'api listening');
   });

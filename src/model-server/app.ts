@@ -87,13 +87,15 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
    * The part every model call shares: latency, then the next fault, if any. Resolves true
    * when the handler should go on and answer.
    */
-  async function proceed(endpoint: FaultEndpoint, res: Response, tally: RequestTally, stream: boolean): Promise<boolean> {
+  async function proceed(endpoint: FaultEndpoint, res: Response, tally: RequestTally, stream: boolean): Promise<boolean | 'offschema'> {
     if (!(await waitUnlessClosed(behaviour.latencyMs, res))) {
       tally.aborted();
       return false;
     }
     const fault = behaviour.faults.take(endpoint);
     if (!fault) return true;
+    // Not a transport failure: the call succeeds and is billed, only its content is wrong.
+    if (fault.type === 'offschema' && endpoint === 'chat') return 'offschema';
     tally.faulted();
     deliverFault(fault, res, stream);
     return false;
@@ -110,9 +112,10 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
       }
       const request = parsed.data;
       const stream = request.stream === true;
-      if (!(await proceed('chat', res, tally, stream))) return;
+      const go = await proceed('chat', res, tally, stream);
+      if (!go) return;
 
-      const completion = complete(request);
+      const completion = go === 'offschema' ? offSchema(request) : complete(request);
       tally.completed({ prompt: completion.promptTokens, completion: completion.completionTokens });
       if (!stream) {
         res.json(chatCompletion(completion, request.model));
@@ -242,13 +245,19 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
   return app;
 }
 
+function offSchema(request: ChatCompletionRequest): ReturnType<typeof complete> {
+  const content = JSON.stringify({ note: 'This reply ignores the requested format (injected fault).' });
+  const prompt = request.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+  return { choices: [{ content, finishReason: 'stop' }], promptTokens: approxTokens(prompt), completionTokens: approxTokens(content) };
+}
+
 function embeddingInputs(input: EmbeddingRequest['input']): string[] {
   if (typeof input === 'string') return [input];
   if (input.every((x) => typeof x === 'number')) return [input.join(' ')];
   return input.map((x) => (Array.isArray(x) ? x.join(' ') : String(x)));
 }
 
-const FAULT_STATUS: Record<Exclude<FaultHit['type'], 'reset' | 'timeout' | 'malformed'>, { status: number; body: () => ReturnType<typeof errorBody> }> = {
+const FAULT_STATUS: Record<Exclude<FaultHit['type'], 'reset' | 'timeout' | 'malformed' | 'offschema'>, { status: number; body: () => ReturnType<typeof errorBody> }> = {
   '400': { status: 400, body: () => errorBody('Injected fault: bad request.', 'invalid_request_error', 'injected_fault') },
   '401': { status: 401, body: () => errorBody('Injected fault: incorrect API key provided.', 'invalid_request_error', 'invalid_api_key') },
   '429': { status: 429, body: () => errorBody('Injected fault: rate limit reached, please retry after the indicated delay.', 'requests', 'rate_limit_exceeded') },
@@ -264,6 +273,10 @@ function deliverFault(fault: FaultHit, res: Response, stream: boolean): void {
       return;
     case 'reset':
       res.socket?.destroy();
+      return;
+    case 'offschema':
+      // Only chat answers off-schema; on embeddings it behaves as a 500.
+      sendError(res, 500, FAULT_STATUS['500'].body());
       return;
     case 'malformed':
       // Truncated JSON: what a proxy cutting a response short delivers.

@@ -11,7 +11,9 @@ import { z } from 'zod';
  *     [endpoint:]type[xCOUNT][@SECONDS]
  *
  *   endpoint  chat | embeddings          (omitted: either)
- *   type      429 | 500 | 503 | 400 | 401 | reset | timeout | malformed
+ *   type      429 | 500 | 503 | 400 | 401 | reset | timeout | malformed | offschema
+ *             (offschema: a normal, billed 200 whose content is JSON that ignores the requested
+ *             schema, as a model that does not follow instructions answers; chat only)
  *   xCOUNT    how many requests it hits  (default 1)
  *   @SECONDS  Retry-After for 429/503    (429 defaults to 1)
  *
@@ -19,7 +21,7 @@ import { z } from 'zod';
  * then the next chat or embeddings call gets a 500.
  */
 
-export const FAULT_TYPES = ['429', '500', '503', '400', '401', 'reset', 'timeout', 'malformed'] as const;
+export const FAULT_TYPES = ['429', '500', '503', '400', '401', 'reset', 'timeout', 'malformed', 'offschema'] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
 export const FAULT_ENDPOINTS = ['chat', 'embeddings'] as const;

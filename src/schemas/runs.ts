@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATUSES, RUN_TYPES } from '../shared';
+import { ANSWER_STRATEGIES, RUN_STATUSES, RUN_TYPES } from '../shared';
 
 /**
  * The shapes of the runs API. Model options keep the OpenAI parameter names (`top_p`,
@@ -11,6 +11,10 @@ export const ModelOptionsRequest = z
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().gt(0).max(1).optional(),
     max_tokens: z.number().int().min(1).max(32_768).optional(),
+    /** Answer runs only; the tenant limits (KEEL_MAX_CANDIDATES, KEEL_MAX_REFINE_ROUNDS) are checked on top. */
+    strategy: z.enum(ANSWER_STRATEGIES).optional(),
+    n: z.number().int().min(1).max(16).optional(),
+    rounds: z.number().int().min(1).max(10).optional(),
   })
   .strict();
 export type ModelOptionsRequest = z.infer<typeof ModelOptionsRequest>;
@@ -22,7 +26,27 @@ export const AnswerInput = z
   .strict();
 export type AnswerInput = z.infer<typeof AnswerInput>;
 
+export const ExtractInput = z
+  .object({
+    documentId: z.uuid().optional(),
+    text: z.string().trim().min(1, 'must not be empty').max(500_000).optional(),
+    /** An inline JSON Schema, or the name of one registered with PUT /v1/schemas/:name. */
+    schema: z.record(z.string(), z.unknown()).optional(),
+    schemaName: z.string().min(1).max(100).optional(),
+  })
+  .strict()
+  .refine((v) => (v.documentId === undefined) !== (v.text === undefined), { message: 'give exactly one of documentId and text', path: ['documentId'] })
+  .refine((v) => (v.schema === undefined) !== (v.schemaName === undefined), { message: 'give exactly one of schema and schemaName', path: ['schema'] });
+export type ExtractInput = z.infer<typeof ExtractInput>;
+
 export const CreateRunRequest = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('extract'),
+      input: ExtractInput,
+      options: ModelOptionsRequest.default({}),
+    })
+    .strict(),
   z
     .object({
       type: z.literal('answer'),

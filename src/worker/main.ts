@@ -1,8 +1,10 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config';
+import { activityOptionsFromConfig } from '../activities';
 import { createPrisma } from '../db/client';
 import { createLlmClient } from '../llm/client';
 import { createLogger } from '../logger';
+import { createObjectStore } from '../storage';
 import { temporalLogger } from './temporal-logger';
 import { createKeelWorkers, workerOptionsFromConfig } from './worker';
 
@@ -15,7 +17,7 @@ async function main(): Promise<void> {
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
-    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES },
+    deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config) },
   });
   log.info({ taskQueues: config.KEEL_WORKER_TASK_QUEUES, model: config.llm.model, offline: config.llm.offline }, 'worker started');
   // Worker.run resolves after shutdown (the SDK handles SIGINT/SIGTERM): running activities get

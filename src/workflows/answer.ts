@@ -16,6 +16,7 @@ import {
   type RunStatus,
 } from '../shared';
 import { dbWrite, guardrail, llmCall } from './profiles';
+import { produceAnswer } from './strategies';
 
 const db = proxyActivities<Activities>(dbWrite);
 const checks = proxyActivities<Activities>(guardrail);
@@ -53,9 +54,8 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     if (sanitized.text.length === 0) {
       throw ApplicationFailure.nonRetryable('The question is empty after sanitizing', 'InvalidInput');
     }
-    const result = await step('generate', () =>
-      llm.generate({ runId, tenantId, question: sanitized.text, options: input.options }),
-    );
+    const context = await step('retrieveContext', () => llm.retrieveContext({ runId, tenantId, query: sanitized.text }));
+    const result = await produceAnswer({ runId, tenantId, question: sanitized.text, context, options: input.options }, step);
     await step('storeResult', () => db.storeResult({ runId, tenantId, result, model: result.model }));
     setStatus('completed');
     return result;

@@ -1,1 +1,3 @@
 export { answer } from './answer';
+export { extract } from './extract';
+export { ingest } from './ingest';

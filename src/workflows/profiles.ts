@@ -30,3 +30,17 @@ export const llmCall: ActivityOptions = {
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes },
 };
+
+/**
+ * Document work on `keel-ingest`: long-running, so it heartbeats with its progress; a dead
+ * worker is noticed within the heartbeat timeout and the retry resumes from the last heartbeat.
+ */
+export const ingestWork: ActivityOptions = {
+  taskQueue: TaskQueue.ingest,
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes },
+};
+
+/** Embedding batches: model calls, so on `keel-llm`, heartbeating per batch. */
+export const embedCall: ActivityOptions = { ...llmCall, startToCloseTimeout: '30m' };

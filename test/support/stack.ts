@@ -8,9 +8,13 @@ import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
+import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { generateApiKey } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
@@ -19,6 +23,7 @@ import { createTestDatabase } from '../../src/db/testing';
 import { temporalCliPath } from '../../src/dev/temporal-cli';
 import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
+import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
 import { createKeelWorkers } from '../../src/worker/worker';
 
@@ -31,6 +36,7 @@ export interface TestStack {
   temporal: Client;
   env: TestWorkflowEnvironment;
   model: ModelServer;
+  store: ObjectStore;
   /** Adds another tenant with its own key, for isolation tests. */
   addTenant(name: string): Promise<{ tenantId: string; apiKey: string }>;
   stop(): Promise<void>;
@@ -41,6 +47,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Start without workers, to observe queued runs or to start them later. */
   workers?: boolean;
+  /** Object storage; default: a fresh local directory. */
+  store?: ObjectStore;
 }
 
 let runtimeInstalled = false;
@@ -88,10 +96,12 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     OPENAI_API_KEY: 'test',
     KEEL_MODEL: 'keel-offline-1',
     KEEL_MODEL_TIMEOUT_MS: '5000',
+    KEEL_DATA_DIR: await mkdtemp(path.join(tmpdir(), `keel-${opts.label}-`)),
     ...opts.env,
   });
   const db = createPrisma(config.DATABASE_URL);
   const seeded = await seedTenant(db, 'tenant-a');
+  const store = opts.store ?? createObjectStore(config);
 
   const workers: Worker[] = [];
   const running: Array<Promise<void>> = [];
@@ -100,15 +110,15 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
       ...(await createKeelWorkers({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
-        taskQueues: [TaskQueue.workflows, TaskQueue.llm],
+        taskQueues: [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest],
         maxCachedWorkflows: 0,
-        deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200 },
+        deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200 },
       })),
     );
     running.push(...workers.map((w) => w.run()));
   }
 
-  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }) });
+  const app = createApp({ db, temporal: env.client, config, store, log: pino({ level: 'silent' }) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -123,6 +133,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     temporal: env.client,
     env,
     model,
+    store,
     addTenant: (name) => seedTenant(db, name),
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));

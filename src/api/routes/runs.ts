@@ -4,13 +4,13 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import type { Run, RunStep } from '../../generated/prisma/client';
+import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, ListRunsQuery, RunIdParams, type RunSummary, type RunView } from '../../schemas/runs';
-import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type RunType } from '../../shared';
-import type { answer } from '../../workflows';
+import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
 import { requireAuth } from '../auth';
 import { problems } from '../problem';
 import { route } from '../validate';
+import { prepareWorkflow } from './run-workflows';
 
 export interface RunsDeps {
   db: Db;
@@ -106,24 +106,25 @@ export function runsRouter(deps: RunsDeps): Router {
       const id = uuidv7();
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
+      const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
       await db.run.create({
         data: {
           id,
           tenantId,
           type: body.type,
           status: 'queued',
-          input: body.input,
+          // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
+          input: body.input as Prisma.InputJsonObject,
           inputHash: createHash('sha256').update(canonicalJson({ type: body.type, input: body.input, options: body.options })).digest('hex'),
           options,
           model,
         },
       });
-      const workflowInput: AnswerWorkflowInput = { runId: id, tenantId, question: body.input.question, options };
       try {
-        await temporal.workflow.start<typeof answer>('answer', {
+        await temporal.workflow.start(workflow.type, {
           taskQueue: TaskQueue.workflows,
           workflowId: id,
-          args: [workflowInput],
+          args: [workflow.input],
           typedSearchAttributes: [
             { key: SearchAttr.tenant, value: tenantId },
             { key: SearchAttr.runType, value: body.type },

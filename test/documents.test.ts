@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { eventually, http, startStack, type TestStack } from './support/stack';
+
+const FIXTURES = path.join(__dirname, 'fixtures/documents');
+
+interface RunBody {
+  id: string;
+  status: string;
+  result: Record<string, unknown> | null;
+  error: { type: string; message: string; step?: string; details?: { errors?: string[]; reason?: string } } | null;
+  steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string; tokensIn: number | null }> }>;
+}
+
+interface UploadBody {
+  id: string;
+  versionId: string;
+  ingestRunId: string;
+  status: string;
+  deduplicated?: boolean;
+}
+
+const finished = new Set(['completed', 'failed', 'cancelled', 'terminated', 'timed_out']);
+
+async function waitForRun(stack: TestStack, id: string): Promise<RunBody> {
+  return eventually(async () => {
+    const res = await http<RunBody>(stack, 'GET', `/v1/runs/${id}`);
+    return finished.has(res.body.status) ? res.body : undefined;
+  }, `run ${id} to finish`, 60_000);
+}
+
+async function upload(stack: TestStack, bytes: Buffer, fileName: string, type: string, fields: Record<string, string> = {}) {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append('file', new Blob([new Uint8Array(bytes)], { type }), fileName);
+  const res = await fetch(`${stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
+  return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as UploadBody & { type?: string; detail?: string } };
+}
+
+async function startRun(stack: TestStack, body: unknown): Promise<string> {
+  const res = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return res.body.id;
+}
+
+const stepsOf = (run: RunBody, name: string) => run.steps.find((s) => s.step === name)?.attempts ?? [];
+
+describe('documents: upload → ingest → retrieval → strategies → extraction', function () {
+  this.timeout(180_000);
+  let stack: TestStack;
+  let handbook: Buffer;
+  let handbookId: string;
+
+  before(async () => {
+    stack = await startStack({
+      label: 'documents',
+      env: { KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1', KEEL_MAX_UPLOAD_BYTES: '200000', KEEL_CHUNK_MAX_TOKENS: '40', KEEL_CHUNK_OVERLAP_TOKENS: '8' },
+    });
+    handbook = await readFile(path.join(FIXTURES, 'handbook.pdf'));
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+  beforeEach(() => {
+    stack.model.reset();
+  });
+
+  it('ingests a multi-page PDF and answers a page-3 question citing a page-3 chunk', async () => {
+    const up = await upload(stack, handbook, 'handbook.pdf', 'application/octet-stream');
+    assert.equal(up.status, 202, JSON.stringify(up.body));
+    handbookId = up.body.id;
+    const ingest = await waitForRun(stack, up.body.ingestRunId);
+    assert.equal(ingest.status, 'completed', JSON.stringify(ingest.error));
+    assert.deepEqual(ingest.steps.map((s) => s.step), ['extractText', 'chunkText', 'embedChunks', 'publishDocument', 'storeResult']);
+    assert.equal(ingest.result?.pages, 4);
+    assert.equal(ingest.result?.embedded, true);
+    assert.ok(stepsOf(ingest, 'embedChunks')[0]?.tokensIn, 'embedding tokens are ledgered');
+
+    const doc = await http<{ status: string; pages: number; chunks: number; versions: Array<{ sha256: string; mediaType: string }> }>(stack, 'GET', `/v1/documents/${handbookId}`);
+    assert.equal(doc.body.status, 'ready');
+    assert.equal(doc.body.pages, 4);
+    assert.ok(doc.body.chunks >= 4);
+    assert.equal(doc.body.versions[0]?.mediaType, 'application/pdf', 'typed by content, not by the declared octet-stream');
+
+    const chunks = await stack.db.chunk.findMany({ where: { documentId: handbookId }, orderBy: { ordinal: 'asc' } });
+    assert.ok(chunks.every((c) => c.embedding.length === 256));
+    assert.deepEqual([...new Set(chunks.map((c) => c.page))], [1, 2, 3, 4]);
+    assert.equal(chunks.find((c) => c.page === 3)?.heading, 'Travel policy');
+
+    const id = await startRun(stack, { type: 'answer', input: { question: 'What is the daily meal allowance abroad?' } });
+    const run = await waitForRun(stack, id);
+    assert.equal(run.status, 'completed', JSON.stringify(run.error));
+    assert.deepEqual(run.steps.map((s) => s.step), ['sanitizeInput', 'retrieveContext', 'generate', 'storeResult']);
+    const result = run.result as { answer: string; citations: Array<{ chunkId: string; page: number; documentId: string }> };
+    assert.match(result.answer, /forty-two euros/);
+    assert.ok(result.citations.length > 0, result.answer);
+    const cited = await stack.db.chunk.findUnique({ where: { id: result.citations[0]!.chunkId } });
+    assert.equal(cited?.page, 3);
+    assert.equal(result.citations[0]!.page, 3);
+    assert.equal(result.citations[0]!.documentId, handbookId);
+  });
+
+  it('stores the same bytes once: a second upload is the same document and version', async () => {
+    const again = await upload(stack, handbook, 'copy.pdf', 'application/pdf');
+    assert.equal(again.status, 200);
+    assert.equal(again.body.deduplicated, true);
+    assert.equal(again.body.id, handbookId);
+    assert.equal(await stack.db.documentVersion.count({ where: { documentId: handbookId } }), 1);
+    const content = await fetch(`${stack.baseUrl}/v1/documents/${handbookId}/content`, { headers: { authorization: `Bearer ${stack.apiKey}` } });
+    assert.equal(content.status, 200);
+    assert.ok(Buffer.from(await content.arrayBuffer()).equals(handbook));
+  });
+
+  it('keeps tenants apart: another tenant neither sees nor retrieves the document', async () => {
+    const other = await stack.addTenant('tenant-docs-b');
+    const asB = { baseUrl: stack.baseUrl, apiKey: other.apiKey };
+    assert.equal((await http(asB, 'GET', `/v1/documents/${handbookId}`)).status, 404);
+    const res = await http<{ id: string }>(asB, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'What is the daily meal allowance abroad?' } } });
+    const run = await waitForRun({ ...stack, apiKey: other.apiKey }, res.body.id);
+    assert.equal(run.status, 'completed');
+    assert.deepEqual((run.result as { citations: unknown[] }).citations, []);
+    assert.doesNotMatch((run.result as { answer: string }).answer, /forty-two/);
+  });
+
+  it('fails corrupt and empty files with a non-retryable, readable reason and indexes nothing', async () => {
+    const corrupt = Buffer.concat([handbook.subarray(0, 400), Buffer.from('\n%%EOF\n')]);
+    const blank = await readFile(path.join(FIXTURES, 'blank.pdf'));
+    for (const [bytes, reason] of [[corrupt, 'corrupt'], [blank, 'empty']] as const) {
+      const up = await upload(stack, bytes, `${reason}.pdf`, 'application/pdf');
+      assert.equal(up.status, 202);
+      const run = await waitForRun(stack, up.body.ingestRunId);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.type, 'DocumentRejected');
+      assert.equal(run.error?.details?.reason, reason);
+      assert.equal(stepsOf(run, 'extractText').length, 1, 'not retried');
+      const doc = await http<{ status: string; error: { message: string } }>(stack, 'GET', `/v1/documents/${up.body.id}`);
+      assert.equal(doc.body.status, 'failed');
+      assert.ok(doc.body.error.message.length > 10);
+      assert.equal(await stack.db.chunk.count({ where: { documentId: up.body.id } }), 0);
+    }
+  });
+
+  it('ingests Markdown, HTML, CSV and JSON by content', async () => {
+    const md = await upload(stack, Buffer.from('# Parking\n\nVisitors park in the north garage, level minus two.\n'), 'parking.md', 'text/markdown');
+    const html = await upload(stack, Buffer.from('<!doctype html><html><body><h1>Canteen</h1><p>The canteen serves lunch from noon until two.</p></body></html>'), 'canteen.html', 'text/html');
+    const csv = await upload(stack, Buffer.from('room,capacity\nAtlas,12\nBoreal,6\n'), 'rooms.csv', 'text/csv');
+    const json = await upload(stack, Buffer.from('{"wifi":{"network":"keel-guest","password rotation":"monthly"}}'), 'wifi.json', 'application/json');
+    for (const up of [md, html, csv, json]) {
+      assert.equal(up.status, 202, JSON.stringify(up.body));
+      assert.equal((await waitForRun(stack, up.body.ingestRunId)).status, 'completed');
+    }
+    const heading = await stack.db.chunk.findFirst({ where: { documentId: html.body.id } });
+    assert.equal(heading?.heading, 'Canteen');
+    assert.match(heading?.text ?? '', /lunch from noon/);
+  });
+
+  it('best_of_n records n candidates and one judgement, and the best-scored candidate wins', async () => {
+    const id = await startRun(stack, {
+      type: 'answer',
+      input: { question: 'How long are newcomers paired with a mentor?' },
+      options: { strategy: 'best_of_n', n: 3, temperature: 0.4 },
+    });
+    const run = await waitForRun(stack, id);
+    assert.equal(run.status, 'completed', JSON.stringify(run.error));
+    assert.equal(stepsOf(run, 'generateCandidate').length, 3);
+    assert.equal(stepsOf(run, 'judgeCandidates').length, 1);
+    const trace = (run.result as { strategy: { candidates: Array<{ score: number; temperature: number; answer: string }>; winner: number }; answer: string }).strategy;
+    assert.equal(trace.candidates.length, 3);
+    assert.deepEqual(trace.candidates.map((c) => c.temperature), [0.4, 0.6, 0.8]);
+    const best = Math.max(...trace.candidates.map((c) => c.score));
+    assert.equal(trace.candidates[trace.winner]?.score, best);
+    assert.equal((run.result as { answer: string }).answer, trace.candidates[trace.winner]?.answer);
+    // n candidate calls and n judge calls, nothing else.
+    assert.equal(stack.model.counters().chat.completed, 6);
+  });
+
+  it('refine stops at the round limit', async () => {
+    const id = await startRun(stack, {
+      type: 'answer',
+      input: { question: 'How quickly is broken equipment replaced?' },
+      options: { strategy: 'refine', rounds: 2 },
+    });
+    const run = await waitForRun(stack, id);
+    assert.equal(run.status, 'completed', JSON.stringify(run.error));
+    const trace = (run.result as { strategy: { rounds: Array<{ score: number; revised: boolean }>; stoppedBy: string } }).strategy;
+    // The offline judge's score depends only on the text; this draft scores below the bar every round.
+    assert.ok(trace.rounds.every((r) => r.score < 9), JSON.stringify(trace.rounds));
+    assert.equal(trace.stoppedBy, 'round-limit');
+    assert.equal(trace.rounds.length, 2);
+    assert.equal(stepsOf(run, 'critiqueDraft').length, 2);
+    assert.equal(stepsOf(run, 'reviseDraft').length, 2);
+    assert.equal(stepsOf(run, 'generate').length, 1);
+  });
+
+  describe('extraction', () => {
+    const schema = {
+      type: 'object',
+      properties: { allowance: { type: 'string' }, sources: { type: 'array', items: { type: 'string' } } },
+      required: ['allowance'],
+      additionalProperties: false,
+    };
+
+    it('returns output valid against a registered schema', async () => {
+      const put = await http(stack, 'PUT', '/v1/schemas/travel', { body: { schema } });
+      assert.equal(put.status, 200);
+      const id = await startRun(stack, { type: 'extract', input: { documentId: handbookId, schemaName: 'travel' } });
+      const run = await waitForRun(stack, id);
+      assert.equal(run.status, 'completed', JSON.stringify(run.error));
+      const result = run.result as { data: { allowance: string }; repaired: boolean; sections: number };
+      assert.equal(typeof result.data.allowance, 'string');
+      assert.equal(result.repaired, false);
+      assert.equal(stepsOf(run, 'repairExtraction').length, 0);
+    });
+
+    it('repairs an invalid first answer by feeding back the validation errors', async () => {
+      stack.model.addFaults({ type: 'offschema', count: 1, endpoint: 'chat' });
+      const id = await startRun(stack, { type: 'extract', input: { text: 'The daily meal allowance abroad is forty-two euros.', schema } });
+      const run = await waitForRun(stack, id);
+      assert.equal(run.status, 'completed', JSON.stringify(run.error));
+      assert.equal((run.result as { repaired: boolean }).repaired, true);
+      assert.equal(stepsOf(run, 'extractSection').length, 1);
+      assert.equal(stepsOf(run, 'repairExtraction').length, 1);
+    });
+
+    it('fails with the validation errors when the repair is invalid too', async () => {
+      stack.model.addFaults({ type: 'offschema', count: 2, endpoint: 'chat' });
+      const id = await startRun(stack, { type: 'extract', input: { text: 'The daily meal allowance abroad is forty-two euros.', schema } });
+      const run = await waitForRun(stack, id);
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.type, 'ExtractionInvalid');
+      assert.ok(run.error?.details?.errors?.some((e) => /must have required property 'allowance'/.test(e)), JSON.stringify(run.error));
+      assert.ok(run.error?.details?.errors?.some((e) => /must NOT have additional properties/.test(e)));
+      assert.equal(stepsOf(run, 'repairExtraction').length, 1, 'one bounded repair, not a retry loop');
+    });
+
+    it('splits a long text into sections and merges them', async () => {
+      const listSchema = { type: 'object', properties: { sources: { type: 'array', items: { type: 'string' } } }, required: ['sources'] };
+      const paragraph = (i: number) => Array.from({ length: 400 }, (_, j) => `word${i}x${j}`).join(' ');
+      const text = Array.from({ length: 9 }, (_, i) => paragraph(i)).join('\n\n');
+      const id = await startRun(stack, { type: 'extract', input: { text, schema: listSchema } });
+      const run = await waitForRun(stack, id);
+      assert.equal(run.status, 'completed', JSON.stringify(run.error));
+      assert.equal((run.result as { sections: number }).sections, 2);
+      assert.equal(stepsOf(run, 'extractSection').length, 2);
+    });
+  });
+
+  it('rejects bad input with problem+json and stores nothing', async () => {
+    const before = { docs: await stack.db.document.count(), runs: await stack.db.run.count() };
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da6364f8ffbf1e000502027f3f6e9b0a0000000049454e44ae426082', 'hex');
+    const wrongType = await upload(stack, png, 'notes.md', 'text/markdown');
+    assert.equal(wrongType.status, 415);
+    assert.equal(wrongType.contentType, 'application/problem+json; charset=utf-8');
+    assert.equal(wrongType.body.type, 'https://keel.dev/problems/unsupported-media-type');
+
+    const big = await upload(stack, Buffer.alloc(300_000, 'a'), 'big.txt', 'text/plain');
+    assert.equal(big.status, 413);
+    assert.equal(big.body.type, 'https://keel.dev/problems/payload-too-large');
+
+    const notMultipart = await http(stack, 'POST', '/v1/documents', { body: { file: 'x' } });
+    assert.equal(notMultipart.status, 415);
+
+    const unknownSchema = await http<{ type: string; errors: Array<{ path: string }> }>(stack, 'POST', '/v1/runs', {
+      body: { type: 'extract', input: { text: 'hello', schemaName: 'no-such-schema' } },
+    });
+    assert.equal(unknownSchema.status, 400);
+    assert.equal(unknownSchema.body.errors[0]?.path, 'input.schemaName');
+
+    const empty = await http<{ type: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: '   ' } } });
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.type, 'https://keel.dev/problems/validation-error');
+
+    const tooMany = await http<{ errors: Array<{ path: string }> }>(stack, 'POST', '/v1/runs', {
+      body: { type: 'answer', input: { question: 'Hi?' }, options: { strategy: 'best_of_n', n: 9 } },
+    });
+    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.body.errors[0]?.path, 'options.n');
+
+    assert.deepEqual({ docs: await stack.db.document.count(), runs: await stack.db.run.count() }, before);
+  });
+
+  describe('deletion', () => {
+    it('deletes a document: gone from the corpus, corpus version bumped', async () => {
+      const beforeVersion = (await stack.db.corpusVersion.findUnique({ where: { tenantId: stack.tenantId } }))?.version ?? 0;
+      const del = await http<{ corpusVersion: number }>(stack, 'DELETE', `/v1/documents/${handbookId}`);
+      assert.equal(del.status, 200);
+      assert.equal(del.body.corpusVersion, beforeVersion + 1);
+      assert.equal((await http(stack, 'GET', `/v1/documents/${handbookId}`)).status, 404);
+      assert.equal(await stack.db.chunk.count({ where: { documentId: handbookId } }), 0);
+    });
+  });
+});
