@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { longDocument, makePdf } from '../scripts/make-fixtures';
+import type { ExtractProgress } from '../src/activities/ingest';
+import { eventually, http, startStack, type TestStack } from './support/stack';
+
+interface RunBody {
+  status: string;
+  result: Record<string, unknown> | null;
+  error: unknown;
+  steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string }> }>;
+}
+
+/** The worker as a separate OS process, started with the stack's configuration. */
+function startWorkerProcess(stack: TestStack): ChildProcess {
+  const c = stack.config;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'support/worker-process.ts')], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: c.DATABASE_URL,
+      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
+      OPENAI_BASE_URL: c.llm.baseURL,
+      OPENAI_API_KEY: c.llm.apiKey,
+      KEEL_MODEL: c.llm.model,
+      KEEL_EMBEDDING_MODEL: c.llm.embeddingModel ?? '',
+      KEEL_MODEL_TIMEOUT_MS: String(c.KEEL_MODEL_TIMEOUT_MS),
+      KEEL_DATA_DIR: c.KEEL_DATA_DIR,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function withLockingClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('crash recovery: SIGKILL the worker process mid-run', function () {
+  this.timeout(180_000);
+  let stack: TestStack;
+  const children: ChildProcess[] = [];
+  const worker = () => {
+    const child = startWorkerProcess(stack);
+    children.push(child);
+    return child;
+  };
+
+  before(async () => {
+    stack = await startStack({ label: 'crash', workers: false, env: { KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1' } });
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) await kill(c);
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('after generate and before store: the restarted worker stores without calling the model again', async () => {
+    stack.model.reset();
+    stack.model.setLatency(1000);
+    const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Is a finished step billed twice?' } } });
+    const runId = created.body.id;
+    await withLockingClient(stack.config.DATABASE_URL, async (lock) => {
+      const first = worker();
+      await eventually(async () => ((await stack.db.run.findUnique({ where: { id: runId } }))?.status === 'running' ? true : undefined), 'run to start', 60_000);
+      // Holding the run row makes storeResult's UPDATE wait: the window between generate and
+      // store. NO KEY: ledger rows that reference the run can still be inserted.
+      await lock.query('BEGIN');
+      await lock.query('SELECT id FROM run WHERE id = $1 FOR NO KEY UPDATE', [runId]);
+      await eventually(async () => {
+        const steps = await stack.db.runStep.findMany({ where: { runId } });
+        const generated = steps.some((s) => s.step === 'generate' && s.status === 'completed');
+        const storing = steps.some((s) => s.step === 'storeResult' && s.status === 'started');
+        return generated && storing ? true : undefined;
+      }, 'generate done and storeResult waiting', 60_000);
+      await kill(first);
+      await lock.query('ROLLBACK');
+    });
+    assert.equal((await stack.db.run.findUnique({ where: { id: runId } }))?.status, 'running');
+    stack.model.setLatency(0);
+
+    worker();
+    const run = await eventually(async () => {
+      const res = await http<RunBody>(stack, 'GET', `/v1/runs/${runId}`);
+      return res.body.status === 'completed' ? res.body : undefined;
+    }, 'run to complete after restart', 90_000);
+    assert.equal(stack.model.counters().chat.completed, 1, 'generate was called once');
+    const generate = run.steps.find((s) => s.step === 'generate')?.attempts ?? [];
+    assert.deepEqual(generate.map((a) => a.status), ['completed'], 'one billed generate in the ledger');
+    const store = run.steps.find((s) => s.step === 'storeResult')?.attempts ?? [];
+    assert.deepEqual(store.map((a) => [a.attempt, a.status]), [[1, 'started'], [2, 'completed']]);
+  });
+
+  it('during extraction: the restarted worker resumes from the last heartbeat, not page 1', async () => {
+    const pages = 60;
+    const blockedPage = 30;
+    const pdf = await makePdf(longDocument(pages));
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(pdf)], { type: 'application/pdf' }), 'long.pdf');
+    const res = await fetch(`${stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
+    const up = (await res.json()) as { versionId: string; ingestRunId: string };
+    assert.equal(res.status, 202);
+
+    const handle = stack.temporal.workflow.getHandle(up.ingestRunId);
+    let resumeAt = 0;
+    await withLockingClient(stack.config.DATABASE_URL, async (lock) => {
+      // An uncommitted row for one page makes the worker's write of that page wait, so the
+      // kill lands mid-extraction at a known point, whatever the machine's speed.
+      await lock.query('BEGIN');
+      await lock.query('INSERT INTO document_page (version_id, page, text, attempt) VALUES ($1, $2, $3, 0)', [up.versionId, blockedPage, 'lock']);
+      const first = worker();
+      const progress = await eventually(async () => {
+        const d = await handle.describe();
+        const pending = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'extractText');
+        const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
+        if (!payload) return undefined;
+        const details = JSON.parse(Buffer.from(payload).toString('utf8')) as ExtractProgress;
+        return details.nextPage === blockedPage ? details : undefined;
+      }, 'a heartbeat naming the blocked page', 60_000);
+      resumeAt = progress.nextPage;
+      await kill(first);
+      await lock.query('ROLLBACK');
+    });
+
+    worker();
+    const run = await eventually(async () => {
+      const r = await http<RunBody>(stack, 'GET', `/v1/runs/${up.ingestRunId}`);
+      return r.body.status === 'completed' || r.body.status === 'failed' ? r.body : undefined;
+    }, 'ingest to complete after restart', 120_000);
+    assert.equal(run.status, 'completed', JSON.stringify(run.error));
+    const rows = await stack.db.documentPage.findMany({ where: { versionId: up.versionId }, orderBy: { page: 'asc' } });
+    assert.deepEqual(rows.map((r) => r.page), Array.from({ length: pages }, (_, i) => i + 1));
+    const firstOfRetry = rows.find((r) => r.attempt === 2)?.page;
+    assert.equal(firstOfRetry, resumeAt, 'the retry started at the heartbeat page');
+    assert.ok(rows.filter((r) => r.page < resumeAt).every((r) => r.attempt === 1), 'pages before it were not extracted again');
+    assert.ok(rows.filter((r) => r.page >= resumeAt).every((r) => r.attempt === 2));
+  });
+});
