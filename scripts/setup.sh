@@ -47,6 +47,18 @@ else
   .tools/temporal/bin/temporal --version
 fi
 
+# moto's S3-compatible server, which the S3 object-store tests run on loopback: pinned, in .tools/moto.
+MOTO_VERSION=5.2.5
+if [[ -f .tools/moto/.keel-version && "$(cat .tools/moto/.keel-version)" == "${MOTO_VERSION}" ]]; then
+  say "moto ${MOTO_VERSION} (S3 test server) in .tools/moto"
+else
+  say "Installing moto ${MOTO_VERSION} (S3 test server) into .tools/moto (PyPI: moto[s3,server])"
+  rm -rf .tools/moto
+  python3 -m pip install --quiet --disable-pip-version-check --target .tools/moto "moto[s3,server]==${MOTO_VERSION}" \
+    || fail "pip could not install moto[s3,server]==${MOTO_VERSION}. Check access to PyPI."
+  echo "${MOTO_VERSION}" > .tools/moto/.keel-version
+fi
+
 # The Prisma client is generated from the schema. `prisma generate` never runs the schema
 # engine, but the CLI insists the binary exists, and it cannot be downloaded offline.
 schema_hash=$(cat prisma/schema.prisma package-lock.json | sha256sum | cut -d' ' -f1)

@@ -1,0 +1,58 @@
+/**
+ * A real S3-compatible server on loopback for tests: moto's standalone server (PyPI
+ * `moto[server]`, installed into .tools/moto by set-up). The S3 object store is tested
+ * against its HTTP API through the real @aws-sdk/client-s3, not against a mock of the SDK.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { eventually } from './stack';
+
+export const MOTO_DIR = path.resolve(__dirname, '../../.tools/moto');
+
+export interface S3Server {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startS3Server(): Promise<S3Server> {
+  if (!existsSync(path.join(MOTO_DIR, 'moto'))) {
+    throw new Error(`moto is not installed in ${MOTO_DIR}; run npm run setup`);
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    env: { ...process.env, PYTHONPATH: MOTO_DIR, PYTHONDONTWRITEBYTECODE: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await eventually(async () => {
+    if (child.exitCode !== null) throw new Error(`moto exited: ${stderr}`);
+    const res = await fetch(`${endpoint}/moto-api/`).catch(() => undefined);
+    return res ? true : undefined;
+  }, 'the S3 server to listen', 30_000);
+  return {
+    endpoint,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
