@@ -4,6 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import JSZip from 'jszip';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 
 /** Each page is a list of lines; a line starting with `# ` is drawn larger, as a heading. */
@@ -41,10 +42,27 @@ export function longDocument(n: number): string[][] {
   ]);
 }
 
+const W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"';
+
+/** The smallest DOCX Word and mammoth accept: content types, the package relationship, the body. */
+export async function makeDocx(paragraphs: Array<{ text: string; heading?: boolean }>): Promise<Buffer> {
+  const zip = new JSZip();
+  const date = new Date('2026-01-01T00:00:00Z');
+  const xml = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>';
+  zip.file('[Content_Types].xml', `${xml}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>`, { date });
+  zip.file('_rels/.rels', `${xml}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>`, { date });
+  const body = paragraphs
+    .map((p) => `<w:p>${p.heading ? '<w:pPr><w:pStyle w:val="Heading1"/></w:pPr>' : ''}<w:r><w:t>${p.text}</w:t></w:r></w:p>`)
+    .join('');
+  zip.file('word/document.xml', `${xml}<w:document ${W}><w:body>${body}</w:body></w:document>`, { date });
+  return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
+}
+
 async function main(): Promise<void> {
   const dir = path.resolve(__dirname, '../test/fixtures/documents');
   await writeFile(path.join(dir, 'handbook.pdf'), await makePdf(HANDBOOK));
   await writeFile(path.join(dir, 'blank.pdf'), await makePdf([[], []]));
+  await writeFile(path.join(dir, 'security.docx'), await makeDocx([{ text: 'Security', heading: true }, { text: 'Badges must be worn visibly at all times.' }]));
 }
 
 if (require.main === module) {
