@@ -21,6 +21,8 @@ export const ConfigSchema = z.object({
   KEEL_API_PORT: port.default(3000),
   KEEL_PUBLIC_URL: z.url().optional(),
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `uniquelocal` behind nginx). */
+  KEEL_TRUST_PROXY: z.string().default('loopback'),
 
   DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
   REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),
