@@ -21,6 +21,7 @@ interface RunBody {
   result: { answer: string } | null;
   error: { type: string; message: string; step?: string } | null;
   steps: Array<{ step: string; attempts: Attempt[] }>;
+  executions: string[];
 }
 interface ActionBody {
   id: string;
@@ -175,6 +176,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     );
     assert.equal(generate.at(-1)?.workflowRunId, res.body.workflowRunId);
     assert.deepEqual(attemptsOf(run, 'storeResult').map((a) => a.status), ['completed']);
+    assert.deepEqual(run.executions, [firstExecution, res.body.workflowRunId]);
     const counters = stack.model.counters().chat;
     assert.equal(counters.completed, 1);
     assert.equal(counters.faulted, 5);
@@ -235,6 +237,23 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(run.error?.type, 'OperatorAborted');
     assert.equal(run.error?.step, 'generate');
     assert.match(run.error?.message ?? '', /question is out of scope/);
+  });
+
+  it("pauses under the tenant's onFailure policy when the request names none", async () => {
+    const tenant = await stack.addTenant('pausing-tenant');
+    await stack.db.tenant.update({ where: { id: tenant.tenantId }, data: { onFailure: 'pause' } });
+    const asTenant = { baseUrl: stack.baseUrl, apiKey: tenant.apiKey };
+    stack.model.addFaults({ type: '400', count: 1, endpoint: 'chat' });
+    const created = await http<{ id: string }>(asTenant, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Tenant policy?' } } });
+    assert.equal(created.status, 202);
+    const paused = await eventually(async () => {
+      const run = (await http<RunBody>(asTenant, 'GET', `/v1/runs/${created.body.id}`)).body;
+      return run.status === 'needs_attention' ? run : undefined;
+    }, 'the run to pause');
+    assert.equal(paused.error?.type, 'ModelRequestRejected');
+    const resumed = await http(asTenant, 'POST', `/v1/runs/${created.body.id}/resume`, { body: { action: 'retry', reason: 'fixed the prompt' } });
+    assert.equal(resumed.status, 200);
+    await eventually(async () => ((await http<RunBody>(asTenant, 'GET', `/v1/runs/${created.body.id}`)).body.status === 'completed' ? true : undefined), 'the run to complete');
   });
 
   it('refuses a resume for a run that is not paused and a retry for one that did not fail', async () => {

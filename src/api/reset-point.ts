@@ -11,6 +11,9 @@ export interface ResetPoint {
   activityId: string;
 }
 
+/** Activities whose failure a workflow tolerates: never the step to retry from. */
+const BEST_EFFORT_ACTIVITIES = new Set(['notifyOperator']);
+
 /**
  * Where to reset a failed run so only the failed step runs again: the workflow task that
  * scheduled the last activity that never completed. Resetting there keeps every earlier event,
@@ -29,6 +32,7 @@ export function findResetPoint(history: History): ResetPoint | undefined {
     const e = events[i];
     if (e?.eventType !== EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED || completed.has(Number(e.eventId))) continue;
     const attrs = e.activityTaskScheduledEventAttributes;
+    if (BEST_EFFORT_ACTIVITIES.has(attrs?.activityType?.name ?? '')) continue;
     if (!attrs?.workflowTaskCompletedEventId) return undefined;
     return {
       workflowTaskFinishEventId: attrs.workflowTaskCompletedEventId,

@@ -88,6 +88,8 @@ export const RunView = RunSummary.extend({
   result: z.unknown().nullable(),
   error: z.unknown().nullable(),
   steps: z.array(RunStepView),
+  /** Temporal executions (workflow run ids) this run has had, oldest first. */
+  executions: z.array(z.string()),
 });
 export type RunView = z.infer<typeof RunView>;
 

@@ -13,6 +13,7 @@ import { idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../id
 import { runLinks } from '../links';
 import { problems } from '../problem';
 import { reconcileRun } from '../reconcile';
+import { tenantOnFailure } from '../run-policy';
 import { route } from '../validate';
 
 export interface RunsDeps {
@@ -95,6 +96,9 @@ export function runsRouter(deps: RunsDeps): Router {
       result: run.result ?? null,
       error: run.error ?? null,
       steps: [...byStep.values()],
+      // An operator retry resets the workflow into a new execution under the same run id; the
+      // ledger's attempts name theirs, and this lists them in the order they first ran.
+      executions: [...new Set(run.steps.map((s) => s.workflowRunId))],
     };
   };
 
@@ -106,7 +110,7 @@ export function runsRouter(deps: RunsDeps): Router {
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
-      const onFailure = body.onFailure ?? 'fail';
+      const onFailure = body.onFailure ?? (await tenantOnFailure(db, tenantId));
       const inputHash = createHash('sha256')
         .update(canonicalJson({ type: body.type, input: body.input, options: body.options, ...(body.onFailure ? { onFailure } : {}) }))
         .digest('hex');
