@@ -239,6 +239,17 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.match(run.error?.message ?? '', /question is out of scope/);
   });
 
+  it('cancels a paused run: the wait ends and cleanup records cancelled', async () => {
+    stack.model.addFaults({ type: '400', count: 1, endpoint: 'chat' });
+    const id = await startRun('Cancel me while paused', { onFailure: 'pause' });
+    await waitForStatus(id, 'needs_attention');
+    const res = await http(stack, 'POST', `/v1/runs/${id}/cancel`, { body: { reason: 'nobody needs this answer' } });
+    assert.equal(res.status, 202);
+    const run = await waitForStatus(id, 'cancelled');
+    assert.equal(run.error?.step, 'generate');
+    assert.equal(stack.model.counters().chat.completed, 0);
+  });
+
   it("pauses under the tenant's onFailure policy when the request names none", async () => {
     const tenant = await stack.addTenant('pausing-tenant');
     await stack.db.tenant.update({ where: { id: tenant.tenantId }, data: { onFailure: 'pause' } });
