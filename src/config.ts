@@ -57,6 +57,10 @@ export const ConfigSchema = z.object({
     .pipe(z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })))
     .default({ 'keel-offline-1': { input: 0, output: 0 }, 'gpt-4o-mini': { input: 0.15, output: 0.6 } }),
 
+  /** Called (HMAC-signed) when a run pauses on failure and needs an operator. */
+  KEEL_ALERT_WEBHOOK_URL: z.url().optional(),
+  KEEL_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
+
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),
   KEEL_OFFLINE_MODEL_LATENCY_MS: z.coerce.number().int().min(0).default(0),

@@ -8,6 +8,7 @@ import type { Db } from '../db/client';
 import { authenticate } from './auth';
 import { problemHandler, problems } from './problem';
 import { healthRouter } from './routes/health';
+import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 
 export interface ApiDeps {
@@ -41,6 +42,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRouter(deps));
   app.use('/v1', authenticate(deps.db));
   app.use(runsRouter(deps));
+  app.use(operatorRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;
