@@ -21,6 +21,8 @@ export const ConfigSchema = z.object({
   KEEL_API_PORT: port.default(3000),
   KEEL_PUBLIC_URL: z.url().optional(),
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `uniquelocal` behind nginx). */
+  KEEL_TRUST_PROXY: z.string().default('loopback'),
 
   DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
   REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),
@@ -73,6 +75,9 @@ export const ConfigSchema = z.object({
   KEEL_MAX_REFINE_ROUNDS: positiveInt.default(3),
   /** Whether the endpoint takes `response_format: json_schema` (else JSON mode plus the schema in the prompt). */
   KEEL_MODEL_JSON_SCHEMA: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Called (HMAC-signed) when a run pauses on failure and needs an operator. */
+  KEEL_ALERT_WEBHOOK_URL: z.url().optional(),
+  KEEL_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
 
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),

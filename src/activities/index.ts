@@ -4,6 +4,7 @@ import type { Db } from '../db/client';
 import type { PriceTable } from '../llm/pricing';
 import type { ObjectStore } from '../storage';
 import { createExtractActivities } from './extract';
+import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
 import { createIngestActivities } from './ingest';
 import { createRetrieveActivities } from './retrieve';
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   /** Whether the model endpoint takes `response_format: json_schema`. */
   jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
+  /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
+  alertWebhook?: AlertWebhook;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
@@ -35,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createStrategyActivities(deps),
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
     ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
+    ...createAlertActivities(deps.alertWebhook),
   };
 }
 

@@ -9,6 +9,7 @@ import { authenticate } from './auth';
 import { problemHandler, problems } from './problem';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
+import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 import type { ObjectStore } from '../storage';
 
@@ -24,7 +25,7 @@ export interface ApiDeps {
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -45,6 +46,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/v1', authenticate(deps.db));
   app.use(runsRouter(deps));
   app.use(documentsRouter(deps));
+  app.use(operatorRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -6,7 +6,7 @@ import { createLlmClient } from '../llm/client';
 import { createLogger } from '../logger';
 import { createObjectStore } from '../storage';
 import { temporalLogger } from './temporal-logger';
-import { createKeelWorkers, workerOptionsFromConfig } from './worker';
+import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
-    deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config) },
+    deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), alertWebhook: alertWebhookFromConfig(config) },
   });
   log.info({ taskQueues: config.KEEL_WORKER_TASK_QUEUES, model: config.llm.model, offline: config.llm.offline }, 'worker started');
   // Worker.run resolves after shutdown (the SDK handles SIGINT/SIGTERM): running activities get

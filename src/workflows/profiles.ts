@@ -44,3 +44,9 @@ export const ingestWork: ActivityOptions = {
 
 /** Embedding batches: model calls, so on `keel-llm`, heartbeating per batch. */
 export const embedCall: ActivityOptions = { ...llmCall, startToCloseTimeout: '30m' };
+
+/** Telling a human that a run needs them: worth a few tries, never worth blocking the pause. */
+export const alert: ActivityOptions = {
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes },
+};

@@ -25,7 +25,7 @@ import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
-import { createKeelWorkers } from '../../src/worker/worker';
+import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
 
 export interface TestStack {
   baseUrl: string;
@@ -54,7 +54,7 @@ export interface StackOptions {
 let runtimeInstalled = false;
 
 /** The SDK logs every retried activity as a warning; tests expect those, so only errors show. */
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
@@ -112,7 +112,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         namespace: env.namespace ?? 'default',
         taskQueues: [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest],
         maxCachedWorkflows: 0,
-        deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200 },
+        deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
       })),
     );
     running.push(...workers.map((w) => w.run()));
