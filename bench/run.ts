@@ -5,6 +5,7 @@
  * Exits 1 if any run failed.
  */
 import { performance } from 'node:perf_hooks';
+import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
 import { burst } from './burst';
 import { Cleanup } from './cleanup';
@@ -14,7 +15,7 @@ import { collectEnvironment, loadAverage, renderMarkdown, writeResults, type Ben
 import type { Section, SectionReport } from './section';
 import { startBenchStack, type BenchStack } from './stack';
 
-const sections: Section[] = [answerOverhead, burst];
+const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio];
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
