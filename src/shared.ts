@@ -90,6 +90,8 @@ export interface AnswerResult {
   finishReason: string;
   usage: { promptTokens: number; completionTokens: number };
   citations?: Citation[];
+  /** The top-k chunks retrieval gave the model, best first, with their fused score and per-retriever ranks. */
+  retrieved?: Array<Omit<ContextChunk, 'text' | 'heading'>>;
   /** How the answer was reached, when the strategy was not `single`. */
   strategy?: StrategyTrace;
 }

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { judgeScore } from '../src/model-server/answer';
 import { REFINE_GOOD_ENOUGH } from '../src/workflows/strategies';
+import { recordHistory } from './support/histories';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 const FIXTURES = path.join(__dirname, 'fixtures/documents');
@@ -101,6 +102,12 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     assert.equal(cited?.page, 3);
     assert.equal(result.citations[0]!.page, 3);
     assert.equal(result.citations[0]!.documentId, handbookId);
+    const retrieved = (run.result as { retrieved: Array<{ chunkId: string; score: number; lexicalRank: number | null; vectorRank: number | null }> }).retrieved;
+    assert.equal(retrieved[0]?.chunkId, result.citations[0]!.chunkId, 'the best-fused chunk is the one cited');
+    assert.ok(retrieved[0].lexicalRank !== null && retrieved[0].vectorRank !== null, 'found by both retrievers');
+    assert.ok(retrieved.every((r, i) => i === 0 || r.score <= retrieved[i - 1]!.score), 'best first');
+    await recordHistory('retrieval', stack.temporal.workflow.getHandle(id));
+    await recordHistory('pdf', stack.temporal.workflow.getHandle(up.body.ingestRunId), 'ingest');
   });
 
   it('stores the same bytes once: a second upload is the same document and version', async () => {
@@ -181,6 +188,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     assert.equal((run.result as { answer: string }).answer, trace.candidates[trace.winner]?.answer);
     // n candidate calls and n judge calls, nothing else.
     assert.equal(stack.model.counters().chat.completed, 6);
+    await recordHistory('best-of-n', stack.temporal.workflow.getHandle(id));
   });
 
   it('refine stops at the round limit', async () => {
@@ -203,6 +211,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     assert.equal(stepsOf(run, 'reviseDraft').length, 2);
     assert.equal(stepsOf(run, 'generate').length, 1);
     assert.equal(stack.model.counters().chat.completed, 5, 'draft + 2 critiques + 2 revisions');
+    await recordHistory('refine', stack.temporal.workflow.getHandle(res.body.id));
   });
 
   describe('extraction', () => {
@@ -233,6 +242,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
       assert.equal((run.result as { repaired: boolean }).repaired, true);
       assert.equal(stepsOf(run, 'extractSection').length, 1);
       assert.equal(stepsOf(run, 'repairExtraction').length, 1);
+      await recordHistory('repaired', stack.temporal.workflow.getHandle(id), 'extract');
     });
 
     it('fails with the validation errors when the repair is invalid too', async () => {

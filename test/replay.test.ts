@@ -16,10 +16,15 @@ describe('workflow determinism: recorded histories replay', function () {
     quietRuntime();
     const histories = loadHistories();
     assert.deepEqual(histories.map((h) => h.workflowId), [
+      'answer-best-of-n',
       'answer-cancelled',
       'answer-failed-and-retried',
       'answer-normal',
       'answer-paused-and-resumed',
+      'answer-refine',
+      'answer-retrieval',
+      'extract-repaired',
+      'ingest-pdf',
     ]);
     const results: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {

@@ -31,9 +31,11 @@ export const DEFAULT_REFINE_ROUNDS = 2;
  */
 export async function produceAnswer(input: StrategyInput, step: Step): Promise<AnswerResult> {
   const strategy = input.options.strategy ?? 'single';
-  if (strategy === 'best_of_n') return bestOfN(input, step);
-  if (strategy === 'refine') return refine(input, step);
-  return step('generate', () => llm.generate(input));
+  const result =
+    strategy === 'best_of_n' ? await bestOfN(input, step) : strategy === 'refine' ? await refine(input, step) : await step('generate', () => llm.generate(input));
+  // What retrieval gave the model, with scores, so an answer can be audited against it.
+  const retrieved = input.context.map(({ chunkId, documentId, page, score, lexicalRank, vectorRank }) => ({ chunkId, documentId, page, score, lexicalRank, vectorRank }));
+  return { ...result, retrieved };
 }
 
 function candidateTemperature(base: number | undefined, index: number): number {

@@ -19,11 +19,11 @@ const History = temporal.api.history.v1.History;
  * With KEEL_RECORD_HISTORIES=1, saves a finished execution's history as a replay fixture
  * (test/replay.test.ts replays every one with the current workflow code).
  */
-export async function recordHistory(name: string, handle: WorkflowHandle): Promise<void> {
+export async function recordHistory(name: string, handle: WorkflowHandle, workflowType = 'answer'): Promise<void> {
   if (process.env.KEEL_RECORD_HISTORIES !== '1') return;
   const history = History.fromObject(await handle.fetchHistory());
   const plain = History.toObject(history, { longs: String, enums: String, bytes: String });
-  await writeFile(path.join(HISTORIES_DIR, `answer-${name}.json`), `${JSON.stringify(plain, null, 1)}\n`);
+  await writeFile(path.join(HISTORIES_DIR, `${workflowType}-${name}.json`), `${JSON.stringify(plain, null, 1)}\n`);
 }
 
 export function loadHistories(): Array<{ workflowId: string; history: temporal.api.history.v1.History }> {
