@@ -132,10 +132,11 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     assert.doesNotMatch((run.result as { answer: string }).answer, /forty-two/);
   });
 
-  it('fails corrupt and empty files with a non-retryable, readable reason and indexes nothing', async () => {
+  it('fails encrypted, corrupt and empty files with a non-retryable, readable reason and indexes nothing', async () => {
     const corrupt = Buffer.concat([handbook.subarray(0, 400), Buffer.from('\n%%EOF\n')]);
     const blank = await readFile(path.join(FIXTURES, 'blank.pdf'));
-    for (const [bytes, reason] of [[corrupt, 'corrupt'], [blank, 'empty']] as const) {
+    const encrypted = await readFile(path.join(FIXTURES, 'encrypted.pdf'));
+    for (const [bytes, reason] of [[encrypted, 'encrypted'], [corrupt, 'corrupt'], [blank, 'empty']] as const) {
       const up = await upload(stack, bytes, `${reason}.pdf`, 'application/pdf');
       assert.equal(up.status, 202);
       const run = await waitForRun(stack, up.body.ingestRunId);
