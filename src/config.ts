@@ -21,6 +21,12 @@ export const ConfigSchema = z.object({
   KEEL_API_PORT: port.default(3000),
   KEEL_PUBLIC_URL: z.url().optional(),
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  KEEL_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
+  KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: positiveInt.default(100),
+  KEEL_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Origins allowed to call the API from a browser; empty: no CORS headers, `*`: any origin. */
+  KEEL_CORS_ORIGINS: csv.default([]),
+  KEEL_REDIS_PREFIX: z.string().default('keel:'),
 
   DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
   REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),

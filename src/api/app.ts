@@ -1,13 +1,20 @@
 import type { Client } from '@temporalio/client';
+import cors from 'cors';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { authenticate } from './auth';
+import { docsRouter } from './docs';
 import { problemHandler, problems } from './problem';
+import { rateLimitPerTenant } from './rate-limit';
+import { adminKeysRouter } from './routes/admin-keys';
 import { healthRouter } from './routes/health';
+import { requestTimeout } from './timeout';
 import { runsRouter } from './routes/runs';
 
 export interface ApiDeps {
@@ -15,6 +22,8 @@ export interface ApiDeps {
   temporal: Client;
   config: Config;
   log: Logger;
+  /** Shared rate-limit counters; the caller owns the connection. */
+  redis: Redis;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
@@ -22,6 +31,11 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(helmet());
+  const origins = deps.config.KEEL_CORS_ORIGINS;
+  if (origins.length) {
+    app.use(cors({ origin: origins.includes('*') ? '*' : origins, exposedHeaders: ['Location', 'Retry-After', 'X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining'], maxAge: 600 }));
+  }
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -37,10 +51,13 @@ export function createApp(deps: ApiDeps): Express {
       },
     }),
   );
+  app.use(requestTimeout(deps.config.KEEL_REQUEST_TIMEOUT_MS));
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
-  app.use('/v1', authenticate(deps.db));
+  app.use(docsRouter(app));
+  app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
   app.use(runsRouter(deps));
+  app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -10,6 +10,7 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { generateApiKey } from '../../src/auth/api-keys';
@@ -20,6 +21,7 @@ import { temporalCliPath } from '../../src/dev/temporal-cli';
 import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
+import { checkerFor } from './openapi-check';
 import { createKeelWorkers } from '../../src/worker/worker';
 
 export interface TestStack {
@@ -32,7 +34,7 @@ export interface TestStack {
   env: TestWorkflowEnvironment;
   model: ModelServer;
   /** Adds another tenant with its own key, for isolation tests. */
-  addTenant(name: string): Promise<{ tenantId: string; apiKey: string }>;
+  addTenant(name: string, scopes?: string[]): Promise<{ tenantId: string; apiKey: string }>;
   stop(): Promise<void>;
 }
 
@@ -65,12 +67,12 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function seedTenant(db: Db, name: string): Promise<{ tenantId: string; apiKey: string }> {
+export async function seedTenant(db: Db, name: string, scopes = ['runs:write', 'runs:read']): Promise<{ tenantId: string; apiKey: string }> {
   const tenantId = randomUUID();
   await db.tenant.create({ data: { id: tenantId, name } });
   const key = generateApiKey();
   await db.apiKey.create({
-    data: { id: randomUUID(), tenantId, name: `${name} test key`, prefix: key.prefix, hash: key.hash, scopes: ['runs:write', 'runs:read'] },
+    data: { id: randomUUID(), tenantId, name: `${name} test key`, prefix: key.prefix, hash: key.hash, scopes },
   });
   return { tenantId, apiKey: key.key };
 }
@@ -88,6 +90,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     OPENAI_API_KEY: 'test',
     KEEL_MODEL: 'keel-offline-1',
     KEEL_MODEL_TIMEOUT_MS: '5000',
+    KEEL_REDIS_PREFIX: `keel-test:${opts.label}:${randomUUID()}:`,
     ...opts.env,
   });
   const db = createPrisma(config.DATABASE_URL);
@@ -108,11 +111,13 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     running.push(...workers.map((w) => w.run()));
   }
 
-  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }) });
+  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }), redis });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -123,13 +128,14 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     temporal: env.client,
     env,
     model,
-    addTenant: (name) => seedTenant(db, name),
+    addTenant: (name, scopes) => seedTenant(db, name, scopes),
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await db.$disconnect();
+      redis.disconnect();
       await model.close();
       await env.teardown();
       await database.drop();
@@ -174,5 +180,8 @@ export async function http<T = Record<string, unknown>>(
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
   const res = await fetch(stack.baseUrl + path, { method, headers, body });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+  const parsed = (text ? JSON.parse(text) : undefined) as T;
+  const mismatches = (await checkerFor(stack.baseUrl)).check(method, path, res.status, res.headers.get('content-type'), parsed);
+  if (mismatches.length) throw new Error(`response does not match the OpenAPI document: ${mismatches.join('; ')}`);
+  return { status: res.status, headers: res.headers, body: parsed };
 }

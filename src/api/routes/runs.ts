@@ -5,12 +5,14 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import type { Run, RunStep } from '../../generated/prisma/client';
-import { CreateRunRequest, ListRunsQuery, RunIdParams, type RunSummary, type RunView } from '../../schemas/runs';
+import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type RunType } from '../../shared';
 import type { answer } from '../../workflows';
 import { requireAuth } from '../auth';
 import { problems } from '../problem';
-import { route } from '../validate';
+import { defineRoute } from '../define-route';
+import { createRunWithinQuota } from '../run-quota';
+import { runExamples } from './runs-examples';
 
 export interface RunsDeps {
   db: Db;
@@ -99,24 +101,29 @@ export function runsRouter(deps: RunsDeps): Router {
     };
   };
 
-  router.post(
-    '/v1/runs',
-    route({ body: CreateRunRequest }, async (req, res, { body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs', tags: ['runs'], scope: 'runs:write',
+      summary: 'Start a run',
+      description: "Validates the request and starts a Temporal workflow whose id is the run id. Answered `202` at once; poll `links.self`. A tenant with `KEEL_MAX_INFLIGHT_RUNS_PER_TENANT` runs queued or running gets `429 concurrency-limit`.",
+      body: CreateRunRequest, bodyExample: runExamples.create,
+      responses: { 202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } } },
+    },
+    async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
       const id = uuidv7();
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
-      await db.run.create({
-        data: {
-          id,
-          tenantId,
-          type: body.type,
-          status: 'queued',
-          input: body.input,
-          inputHash: createHash('sha256').update(canonicalJson({ type: body.type, input: body.input, options: body.options })).digest('hex'),
-          options,
-          model,
-        },
+      await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
+        id,
+        tenantId,
+        type: body.type,
+        status: 'queued',
+        input: body.input,
+        inputHash: createHash('sha256').update(canonicalJson({ type: body.type, input: body.input, options: body.options })).digest('hex'),
+        options,
+        model,
       });
       const workflowInput: AnswerWorkflowInput = { runId: id, tenantId, question: body.input.question, options };
       try {
@@ -139,12 +146,19 @@ export function runsRouter(deps: RunsDeps): Router {
         throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
       }
       res.status(202).location(links(id).self).json({ id, status: 'queued', links: links(id) });
-    }),
+    },
   );
 
-  router.get(
-    '/v1/runs/:id',
-    route({ params: RunIdParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/runs/:id', tags: ['runs'], scope: 'runs:read',
+      summary: 'Get a run',
+      description: "Status, timestamps, result or error, and the ledger: each step with every attempt. Another tenant's run is a 404.",
+      params: RunIdParams,
+      responses: { 200: { description: 'The run.', schema: RunView, example: runExamples.view } },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       const run = await db.run.findFirst({
         where: { id: params.id, tenantId },
@@ -152,12 +166,19 @@ export function runsRouter(deps: RunsDeps): Router {
       });
       if (!run) throw problems.notFound(`Run ${params.id}`);
       res.json(view(run));
-    }),
+    },
   );
 
-  router.get(
-    '/v1/runs',
-    route({ query: ListRunsQuery }, async (req, res, { query }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/runs', tags: ['runs'], scope: 'runs:read',
+      summary: "List the tenant's runs",
+      description: 'Newest first, with filters; pass `nextCursor` back as `cursor` for the next page.',
+      query: ListRunsQuery,
+      responses: { 200: { description: 'A page of runs.', schema: RunList, example: runExamples.list } },
+    },
+    async (req, res, { query }) => {
       const { tenantId } = requireAuth(req);
       const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
       const createdAt = {
@@ -185,7 +206,7 @@ export function runsRouter(deps: RunsDeps): Router {
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
       res.json({ data: page.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null });
-    }),
+    },
   );
 
   return router;
