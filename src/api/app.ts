@@ -31,7 +31,8 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(helmet());
+  // Plain-HTTP deployments (local, behind a TLS-terminating proxy) must not have /docs' assets upgraded.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   const origins = deps.config.KEEL_CORS_ORIGINS;
   if (origins.length) {
     app.use(cors({ origin: origins.includes('*') ? '*' : origins, exposedHeaders: ['Location', 'Retry-After', 'X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining'], maxAge: 600 }));

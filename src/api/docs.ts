@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineRoute } from './define-route';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi';
 
-const API_VERSION = '1.0.0';
+export const API_VERSION = '1.0.0';
 
 /**
  * `/openapi.json` and the interactive docs at `/docs` (Swagger UI, served from node_modules: no
