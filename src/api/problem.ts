@@ -99,6 +99,8 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let problem: HttpProblem;
     if (err instanceof HttpProblem) problem = err;
+    // The router could not percent-decode a path parameter: the client's mistake, not ours.
+    else if (err instanceof URIError) problem = new HttpProblem(400, 'malformed-uri', 'Malformed URI', 'The path contains an invalid percent-encoding.');
     else {
       const parsed = typeof err === 'object' && err !== null ? fromBodyParser(err) : undefined;
       if (parsed) problem = parsed;
