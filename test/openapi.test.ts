@@ -70,6 +70,9 @@ describe('OpenAPI document', () => {
       }
     }
     assert.deepEqual(Object.keys(doc.components.securitySchemes), ['apiKey']);
+    const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => (op as unknown as { operationId: string }).operationId));
+    assert.equal(new Set(ids).size, ids.length, `operationIds repeat: ${ids.join(', ')}`);
+    assert.ok(ids.includes('getV1RunsId'), ids.join(', '));
   });
 
   it('catches a response that does not match it', () => {

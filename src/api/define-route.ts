@@ -1,9 +1,8 @@
-import type { RequestHandler, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import type { z } from 'zod';
 import type { Scope } from '../auth/scopes';
 import { requireScope } from './scopes';
 import { route, type Parsed } from './validate';
-import type { Request, Response } from 'express';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

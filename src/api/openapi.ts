@@ -64,6 +64,12 @@ function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
   return r;
 }
 
+/** `get /v1/runs/:id` → `getV1RunsId`: stable, unique per method and path. */
+function operationId(spec: RouteSpec): string {
+  const words = spec.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return spec.method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+}
+
 function operation(spec: RouteSpec): ZodOpenApiOperationObject {
   const responses: ZodOpenApiResponsesObject = {};
   for (const [status, res] of Object.entries(spec.responses)) {
@@ -77,9 +83,9 @@ function operation(spec: RouteSpec): ZodOpenApiOperationObject {
   if (spec.params) requestParams.path = spec.params as z.ZodObject;
   if (spec.query) requestParams.query = spec.query as z.ZodObject;
   return {
-    operationId: `${spec.method}${toOpenApiPath(spec.path).replace(/[{}]/g, '').split('/').filter(Boolean).map((s) => s.replace(/(^|[-_:])(\w)/g, (_m, _s, c: string) => c.toUpperCase())).join('')}`,
+    operationId: operationId(spec),
     summary: spec.summary,
-    ...(spec.description ? { description: spec.description } : {}),
+    description: [spec.description, spec.scope === 'public' ? 'No key needed.' : `Needs a key with the \`${spec.scope}\` scope.`].filter(Boolean).join('\n\n'),
     tags: spec.tags,
     ...(spec.scope === 'public' ? { security: [] } : { security: [{ apiKey: [] }], 'x-keel-scope': spec.scope }),
     ...(spec.params || spec.query ? { requestParams } : {}),

@@ -6,6 +6,16 @@ export function issuesOf(error: z.ZodError): Array<{ path: string; message: stri
   return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
+/** Postgres cannot store U+0000 in text or jsonb, so a NUL anywhere is a client error, not a 500. */
+function nulPaths(value: unknown, path: string[] = []): string[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [path.join('.')] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulPaths(v, [...path, String(i)]));
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => (k.includes('\u0000') ? [[...path, k].join('.')] : nulPaths(v, [...path, k])));
+  }
+  return [];
+}
+
 interface Shapes<P, Q, B> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
@@ -30,6 +40,8 @@ export function route<P = unknown, Q = unknown, B = unknown>(
   return (req: Request, res: Response, next: NextFunction) => {
     const parse = <T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T => {
       if (!schema) return undefined as T;
+      const nul = nulPaths(value);
+      if (nul.length) throw problems.validation(nul.map((p) => ({ path: p, message: 'must not contain the NUL character' })), where);
       const result = schema.safeParse(value);
       if (!result.success) throw problems.validation(issuesOf(result.error), where);
       return result.data;
