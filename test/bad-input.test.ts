@@ -103,6 +103,14 @@ describe('bad input: clear problem+json answers that change nothing', function (
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?cursor=%00'), 400, 'validation-error');
   });
 
+  it('deeply nested JSON → 400, not a stack overflow', async () => {
+    const res = await post(undefined, { rawBody: '['.repeat(900) + ']'.repeat(900) });
+    assertProblem(res, 400, 'validation-error');
+    assert.match(res.body.errors?.[0]?.message ?? '', /nested more than 32 levels/);
+    const object = await post({ type: 'answer', input: { question: 'q' }, options: JSON.parse('{"a":'.repeat(100) + '1' + '}'.repeat(100)) as unknown });
+    assertProblem(object, 400, 'validation-error');
+  });
+
   it('a broken percent-encoding in the path → 400 malformed-uri', async () => {
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/%E0%A4%A'), 400, 'malformed-uri');
   });
