@@ -30,7 +30,7 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       options: ModelOptionsRequest.default({}),
     })
     .strict(),
-]);
+]).meta({ id: 'CreateRunRequest' });
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
 
 export const RunId = z.string().uuid();
@@ -77,7 +77,7 @@ export const RunSummary = z.object({
   startedAt: z.string().nullable(),
   completedAt: z.string().nullable(),
   links: RunLinks,
-});
+}).meta({ id: 'RunSummary' });
 export type RunSummary = z.infer<typeof RunSummary>;
 
 export const RunView = RunSummary.extend({
@@ -86,9 +86,9 @@ export const RunView = RunSummary.extend({
   result: z.unknown().nullable(),
   error: z.unknown().nullable(),
   steps: z.array(RunStepView),
-});
+}).meta({ id: 'RunView' });
 export type RunView = z.infer<typeof RunView>;
 
-export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks });
+export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
 
-export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() });
+export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { generateApiKey } from '../../src/auth/api-keys';
+import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
 import { createPrisma, type Db } from '../../src/db/client';
 import { createTestDatabase } from '../../src/db/testing';
@@ -67,7 +68,8 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function seedTenant(db: Db, name: string, scopes = ['runs:write', 'runs:read']): Promise<{ tenantId: string; apiKey: string }> {
+/** A tenant with one key; by default the key has every scope, so tests of any route can use it. */
+export async function seedTenant(db: Db, name: string, scopes: string[] = [...SCOPES]): Promise<{ tenantId: string; apiKey: string }> {
   const tenantId = randomUUID();
   await db.tenant.create({ data: { id: tenantId, name } });
   const key = generateApiKey();
