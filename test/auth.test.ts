@@ -32,14 +32,19 @@ interface TenantAFixture {
 
 /**
  * One row per tenant-scoped operation. `hidden` rows address one of A's resources and must answer
- * B with 404 (never 403: no enumeration); `excludes` rows list or search and must not show it.
+ * B with 404 (never 403: no enumeration); `excludes` rows list or search and must not show it;
+ * `check` rows assert something else about B's answer (e.g. that it is not a hit in A's cache).
  * A route added later plugs in with one row; the test below fails for a /v1 operation with no row.
  */
 type MatrixRow = {
   operation: string;
   path: (a: TenantAFixture) => string;
   body?: (a: TenantAFixture) => unknown;
-} & ({ expect: 'hidden' } | { expect: 'excludes'; id: (a: TenantAFixture) => string });
+} & (
+  | { expect: 'hidden' }
+  | { expect: 'excludes'; id: (a: TenantAFixture) => string }
+  | { expect: 'check'; check: (res: HttpResult<unknown>, a: TenantAFixture, stack: TestStack) => Promise<void> }
+);
 
 const crossTenantMatrix: MatrixRow[] = [
   { operation: 'GET /v1/runs/{id}', path: (a) => `/v1/runs/${a.runId}`, expect: 'hidden' },
@@ -78,14 +83,14 @@ describe('auth: scopes, keys and tenant isolation', function () {
 
   describe('tenant isolation matrix', () => {
     for (const row of crossTenantMatrix) {
-      it(`${row.operation} (${row.path({ runId: ':run', keyId: ':key', keyPrefix: ':prefix' })}) with another tenant's key → ${row.expect === 'hidden' ? '404' : 'not listed'}`, async () => {
+      it(`${row.operation} (${row.path({ runId: ':run', keyId: ':key', keyPrefix: ':prefix' })}) with another tenant's key → ${{ hidden: '404', excludes: 'not listed', check: 'checked' }[row.expect]}`, async () => {
         const [method] = row.operation.split(' ');
         const res = await http(as(tenantB.apiKey), method!, row.path(fixture), row.body ? { body: row.body(fixture) } : {});
         if (row.expect === 'hidden') assertProblem(res, 404, 'not-found');
-        else {
+        else if (row.expect === 'excludes') {
           assert.equal(res.status, 200);
           assert.ok(!JSON.stringify(res.body).includes(row.id(fixture)), `tenant B sees ${row.id(fixture)}`);
-        }
+        } else await row.check(res, fixture, stack);
       });
     }
 
