@@ -21,6 +21,8 @@ export const ConfigSchema = z.object({
   KEEL_API_PORT: port.default(3000),
   KEEL_PUBLIC_URL: z.url().optional(),
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `uniquelocal` behind nginx). */
+  KEEL_TRUST_PROXY: z.string().default('loopback'),
   KEEL_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
   KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: positiveInt.default(100),
   KEEL_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
@@ -60,6 +62,10 @@ export const ConfigSchema = z.object({
     })
     .pipe(z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })))
     .default({ 'keel-offline-1': { input: 0, output: 0 }, 'gpt-4o-mini': { input: 0.15, output: 0.6 } }),
+
+  /** Called (HMAC-signed) when a run pauses on failure and needs an operator. */
+  KEEL_ALERT_WEBHOOK_URL: z.url().optional(),
+  KEEL_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
 
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),

@@ -23,6 +23,9 @@ function assertProblem(res: HttpResult<unknown>, status: number, slug: string): 
   assert.equal((res.body as Problem).type, `https://keel.dev/problems/${slug}`);
 }
 
+/** The secret part of `keel_<prefix>_<secret>` (the secret itself may contain `_`). */
+const secretOf = (key: string) => key.replace(/^keel_[a-z0-9]{12}_/, '');
+
 /** Tenant A's resources that tenant B probes. */
 interface TenantAFixture {
   runId: string;
@@ -49,6 +52,11 @@ type MatrixRow = {
 const crossTenantMatrix: MatrixRow[] = [
   { operation: 'GET /v1/runs/{id}', path: (a) => `/v1/runs/${a.runId}`, expect: 'hidden' },
   { operation: 'GET /v1/runs', path: () => '/v1/runs?limit=100', expect: 'excludes', id: (a) => a.runId },
+  { operation: 'POST /v1/runs/{id}/cancel', path: (a) => `/v1/runs/${a.runId}/cancel`, body: () => ({ reason: 'probe' }), expect: 'hidden' },
+  { operation: 'POST /v1/runs/{id}/terminate', path: (a) => `/v1/runs/${a.runId}/terminate`, body: () => ({ reason: 'probe' }), expect: 'hidden' },
+  { operation: 'POST /v1/runs/{id}/retry', path: (a) => `/v1/runs/${a.runId}/retry`, body: () => ({ reason: 'probe' }), expect: 'hidden' },
+  { operation: 'POST /v1/runs/{id}/resume', path: (a) => `/v1/runs/${a.runId}/resume`, body: () => ({ action: 'abort', reason: 'probe' }), expect: 'hidden' },
+  { operation: 'GET /v1/runs/{id}/audit', path: (a) => `/v1/runs/${a.runId}/audit`, expect: 'hidden' },
   { operation: 'GET /v1/admin/keys', path: () => '/v1/admin/keys', expect: 'excludes', id: (a) => a.keyId },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyId}`, expect: 'hidden' },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyPrefix}`, expect: 'hidden' },
@@ -95,8 +103,12 @@ describe('auth: scopes, keys and tenant isolation', function () {
     }
 
     it("leaves tenant A's resources as they were", async () => {
-      const run = await http<{ id: string }>(stack, 'GET', `/v1/runs/${fixture.runId}`);
+      const run = await http<{ id: string; status: string }>(stack, 'GET', `/v1/runs/${fixture.runId}`);
       assert.equal(run.status, 200);
+      assert.equal(run.body.status, 'queued');
+      const workflow = await stack.temporal.workflow.getHandle(fixture.runId).describe();
+      assert.equal(workflow.status.name, 'RUNNING', "tenant B stopped tenant A's workflow");
+      assert.equal(await stack.db.auditEvent.count({ where: { runId: fixture.runId } }), 0, 'tenant B left an audit event');
       const key = await stack.db.apiKey.findUniqueOrThrow({ where: { id: fixture.keyId } });
       assert.equal(key.revokedAt, null, "tenant B revoked tenant A's key");
     });
@@ -161,11 +173,11 @@ describe('auth: scopes, keys and tenant isolation', function () {
       const row = await stack.db.apiKey.findUniqueOrThrow({ where: { id: created.body.id } });
       assert.equal(row.tenantId, stack.tenantId);
       assert.equal(row.hash, hashApiKey(created.body.key));
-      assert.ok(!JSON.stringify(row).includes(created.body.key.split('_')[2]!), 'the secret is stored');
+      assert.ok(!JSON.stringify(row).includes(secretOf(created.body.key)), 'the secret is stored');
 
       const list = await http<{ data: Array<{ id: string }> }>(as(adminKey), 'GET', '/v1/admin/keys');
       assert.ok(list.body.data.some((k) => k.id === created.body.id));
-      assert.ok(!JSON.stringify(list.body).includes(created.body.key.split('_')[2]!), 'the list shows a secret');
+      assert.ok(!JSON.stringify(list.body).includes(secretOf(created.body.key)), 'the list shows a secret');
 
       assert.equal((await http(as(created.body.key), 'GET', '/v1/runs')).status, 200);
       assertProblem(await http(as(created.body.key), 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'q' } } }), 403, 'insufficient-scope');
@@ -223,7 +235,7 @@ describe('auth: scopes, keys and tenant isolation', function () {
       await runKeysCli(stack.db, ['list', '--tenant', 'cli-tenant'], (l) => listed.push(l));
       assert.equal(listed.length, 1);
       assert.match(listed[0]!, /from cli\truns:read,runs:write\t.*\tactive$/);
-      assert.ok(!listed[0]!.includes(key.split('_')[2]!), 'list printed the secret');
+      assert.ok(!listed[0]!.includes(secretOf(key)), 'list printed the secret');
 
       await runKeysCli(stack.db, ['revoke', key.split('_')[1]!], () => undefined);
       assertProblem(await http(as(key), 'GET', '/v1/runs'), 401, 'unauthorized');

@@ -15,7 +15,7 @@ import { ResponseChecker, type OpenApiDoc } from './support/openapi-check';
  * these tests need no stack: the clients are never called.
  */
 function offlineApp() {
-  return createApp({ db: {} as never, temporal: {} as never, config: loadConfig({ LOG_LEVEL: 'silent' }), log: pino({ level: 'silent' }), redis: {} as never });
+  return createApp({ db: {} as never, temporal: { options: { namespace: 'default' } } as never, config: loadConfig({ LOG_LEVEL: 'silent' }), log: pino({ level: 'silent' }), redis: {} as never });
 }
 
 describe('OpenAPI document', () => {

@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
 import type { PriceTable } from '../llm/pricing';
+import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
@@ -10,6 +11,8 @@ export interface ActivityDeps {
   llm: OpenAI;
   prices: PriceTable;
   heartbeatIntervalMs?: number;
+  /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
+  alertWebhook?: AlertWebhook;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
@@ -18,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSanitizeActivities(deps.db),
     ...createGenerateActivities(deps),
     ...createRunStatusActivities(deps.db),
+    ...createAlertActivities(deps.alertWebhook),
   };
 }
 

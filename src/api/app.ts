@@ -14,8 +14,9 @@ import { problemHandler, problems } from './problem';
 import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
 import { healthRouter } from './routes/health';
-import { requestTimeout } from './timeout';
+import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
+import { requestTimeout } from './timeout';
 
 export interface ApiDeps {
   db: Db;
@@ -30,7 +31,7 @@ export interface ApiDeps {
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
   // Plain-HTTP deployments (local, behind a TLS-terminating proxy) must not have /docs' assets upgraded.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   const origins = deps.config.KEEL_CORS_ORIGINS;
@@ -58,6 +59,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(docsRouter(app));
   app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
   app.use(runsRouter(deps));
+  app.use(operatorRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));

@@ -32,6 +32,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   bodyExample?: unknown;
+  /** Request headers, documented only: a handler that takes one parses it itself. */
+  headers?: z.ZodObject;
   responses: Record<number, ResponseSpec>;
   /** Problem statuses beyond the ones implied by the spec (auth, validation, 404 for path ids...). */
   problems?: number[];

@@ -47,7 +47,7 @@ const retryAfter = {
 /** Which problems an operation can answer, from what it declares: auth, scope, parsing, ids. */
 function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
   const r: ZodOpenApiResponsesObject = {};
-  if (spec.params || spec.query || spec.body) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
+  if (spec.params || spec.query || spec.body || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
   if (spec.scope !== 'public') {
     r['401'] = problemResponse('No key, or a key that is unknown, malformed or revoked (`unauthorized`).');
     r['403'] = problemResponse('The key lacks the scope this operation needs (`insufficient-scope`).');
@@ -82,15 +82,16 @@ function operation(spec: RouteSpec): ZodOpenApiOperationObject {
   const requestParams: ZodOpenApiOperationObject['requestParams'] = {};
   if (spec.params) requestParams.path = spec.params as z.ZodObject;
   if (spec.query) requestParams.query = spec.query as z.ZodObject;
+  if (spec.headers) requestParams.header = spec.headers;
   return {
     operationId: operationId(spec),
     summary: spec.summary,
     description: [spec.description, spec.scope === 'public' ? 'No key needed.' : `Needs a key with the \`${spec.scope}\` scope.`].filter(Boolean).join('\n\n'),
     tags: spec.tags,
     ...(spec.scope === 'public' ? { security: [] } : { security: [{ apiKey: [] }], 'x-keel-scope': spec.scope }),
-    ...(spec.params || spec.query ? { requestParams } : {}),
+    ...(spec.params || spec.query || spec.headers ? { requestParams } : {}),
     ...(spec.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: spec.body, ...(spec.bodyExample !== undefined ? { example: spec.bodyExample } : {}) } } } }
+      ? { requestBody: { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body, ...(spec.bodyExample !== undefined ? { example: spec.bodyExample } : {}) } } } }
       : {}),
     responses: { ...problemResponses(spec), ...responses },
   };

@@ -4,7 +4,7 @@ import { createPrisma } from '../db/client';
 import { createLlmClient } from '../llm/client';
 import { createLogger } from '../logger';
 import { temporalLogger } from './temporal-logger';
-import { createKeelWorkers, workerOptionsFromConfig } from './worker';
+import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
-    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES },
+    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, alertWebhook: alertWebhookFromConfig(config) },
   });
   log.info({ taskQueues: config.KEEL_WORKER_TASK_QUEUES, model: config.llm.model, offline: config.llm.offline }, 'worker started');
   // Worker.run resolves after shutdown (the SDK handles SIGINT/SIGTERM): running activities get
