@@ -114,6 +114,20 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
     assert.equal((await http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'one more' } } })).status, 202);
   });
 
+  it('answers an Idempotency-Key replay at the quota with the existing run, not a 429', async () => {
+    const t = await stack.addTenant('quota-idem');
+    const asT = { baseUrl: stack.baseUrl, apiKey: t.apiKey };
+    const post = (key: string) => http<{ id: string }>(asT, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `idem ${key}` } }, headers: { 'idempotency-key': key } });
+    const first = await post('k0');
+    assert.equal(first.status, 202);
+    for (let i = 1; i < QUOTA; i++) assert.equal((await post(`k${i}`)).status, 202);
+    const replay = await post('k0');
+    assert.equal(replay.status, 200, JSON.stringify(replay.body));
+    assert.equal(replay.body.id, first.body.id);
+    assertProblem(await post('k-new'), 429, 'concurrency-limit');
+    assert.equal(await stack.db.run.count({ where: { tenantId: t.tenantId } }), QUOTA);
+  });
+
   it('sends security headers and answers CORS only for allowed origins', async () => {
     const res = await fetch(`${stack.baseUrl}/healthz`);
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
