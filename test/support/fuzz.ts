@@ -126,12 +126,15 @@ export function requestsFrom(doc: OpenApiDoc, apiKey: string): fc.Arbitrary<Fuzz
             query: query(params),
             auth: fc.oneof({ arbitrary: fc.constant(`Bearer ${apiKey}`), weight: 8 }, { arbitrary: fc.constantFrom('', 'Bearer', `Basic ${apiKey}`, `Bearer ${apiKey}x`, 'Bearer keel_aaaaaaaaaaaa_' + 'A'.repeat(32)), weight: 1 }),
             body: op.requestBody ? fc.option(body(example ?? {}), { freq: 10 }) : fc.constant(null),
+            // Header values stay visible ASCII: anything else is refused by fetch before it is sent.
+            extraHeaders: fc.tuple(...params.filter((p) => p.in === 'header').map((p) => fc.option(fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,300}$/), fc.constantFrom('', ' ', 'k'.repeat(256))).map((v) => [p.name, v] as const), { freq: 2 }))),
             contentType,
           })
-          .map(({ segments, query: q, auth, body: b, contentType: ct }) => {
+          .map(({ segments, query: q, auth, body: b, contentType: ct, extraHeaders }) => {
             let i = 0;
             const path = template.replace(/\{[^}]+\}/g, () => segments[i++]!) + q;
-            const headers: Record<string, string> = auth ? { authorization: auth } : {};
+            const headers: Record<string, string> = Object.fromEntries(extraHeaders.filter((h) => h !== null));
+            if (auth) headers.authorization = auth;
             if (b !== null) headers['content-type'] = ct;
             return { method: method.toUpperCase(), path, headers, ...(b !== null ? { body: b } : {}) };
           }),
@@ -152,7 +155,8 @@ export async function fuzzApi(opts: { baseUrl: string; apiKey: string; runs: num
       const raw = await res.text();
       result.requests++;
       result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
-      if (res.status < 500 && res.status >= 200 && res.status < 300 && req.method !== 'GET') {
+      // Created something: 201/202 (a 200 to a POST is an idempotent replay that wrote nothing).
+      if ((res.status === 201 || res.status === 202) && req.method !== 'GET') {
         const op = checker.operationFor(req.method, req.path)?.template ?? req.path;
         result.accepted[`${req.method} ${op}`] = (result.accepted[`${req.method} ${op}`] ?? 0) + 1;
       }
