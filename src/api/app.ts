@@ -9,6 +9,8 @@ import { authenticate } from './auth';
 import { problemHandler, problems } from './problem';
 import { healthRouter } from './routes/health';
 import { runsRouter } from './routes/runs';
+import { codecRouter } from './routes/codec';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 
 export interface ApiDeps {
   db: Db;
@@ -39,6 +41,9 @@ export function createApp(deps: ApiDeps): Express {
   );
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
+  if (deps.config.KEEL_PAYLOAD_KEYS) {
+    app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
+  }
   app.use('/v1', authenticate(deps.db));
   app.use(runsRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));

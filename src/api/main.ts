@@ -1,32 +1,32 @@
 import { Client, Connection } from '@temporalio/client';
+import { keelDataConverter } from '../codec/data-converter';
 import { loadConfig } from '../config';
 import { createPrisma } from '../db/client';
 import { createLogger } from '../logger';
 import { createApp } from './app';
+import { listen } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config, 'api');
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS) });
   const db = createPrisma(config.DATABASE_URL);
   const app = createApp({ db, temporal, config, log });
-  const server = app.listen(config.KEEL_API_PORT, config.KEEL_API_HOST, () => {
-    log.info({ url: `http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}` }, 'api listening');
-  });
-  let stopping = false;
+  const api = await listen(app, { host: config.KEEL_API_HOST, port: config.KEEL_API_PORT, graceMs: config.KEEL_API_SHUTDOWN_GRACE_MS });
+  log.info({ url: `http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}`, payloadEncryption: Boolean(config.KEEL_PAYLOAD_KEYS) }, 'api listening');
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'api stopping: finishing in-flight requests');
-    server.close(() => {
-      void Promise.allSettled([db.$disconnect(), connection.close()]).then(() => process.exit(0));
-    });
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), 10_000).unref();
+    log.info({ signal }, 'api stopping: refusing new connections, finishing in-flight requests');
+    void api
+      .stop()
+      .then(async (outcome) => {
+        await Promise.allSettled([db.$disconnect(), connection.close()]);
+        log.info({ outcome }, 'api stopped');
+        process.exit(outcome === 'drained' ? 0 : 1);
+      });
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((err: unknown) => {

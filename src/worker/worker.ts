@@ -1,4 +1,6 @@
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-converter';
 import type { Config } from '../config';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
@@ -11,6 +13,10 @@ export interface KeelWorkerOptions {
   deps: ActivityDeps;
   maxConcurrentActivities?: number;
   llmMaxPerSecond?: number;
+  /** Encrypts payloads when keys are configured; must match the clients' converter. */
+  dataConverter?: DataConverter;
+  /** How long running activities may go on after shutdown starts, before they are cancelled. */
+  shutdownGraceMs?: number;
   /** Tests set 0 so every workflow task replays its history from scratch. */
   maxCachedWorkflows?: number;
   workflowBundle?: WorkflowBundleWithSourceMap;
@@ -20,7 +26,11 @@ let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundles the workflow code once per process; every worker in it shares the bundle. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+  cachedBundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietBundlerLogger,
+  });
   return cachedBundle;
 }
 
@@ -54,6 +64,8 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         activities,
         ...(isWorkflowQueue ? { workflowBundle: bundle, maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
+        dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
+        shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
         ...(isLlmQueue && opts.llmMaxPerSecond ? { maxTaskQueueActivitiesPerSecond: opts.llmMaxPerSecond } : {}),
       }),
     );
@@ -61,8 +73,12 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
   return workers;
 }
 
-export function workerOptionsFromConfig(config: Config): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond'> {
+export function workerOptionsFromConfig(
+  config: Config,
+): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond' | 'dataConverter' | 'shutdownGraceMs'> {
   return {
+    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
+    shutdownGraceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueues: config.KEEL_WORKER_TASK_QUEUES,
     maxConcurrentActivities: config.KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -4,7 +4,7 @@
  * server over HTTP, Keel's workers and the API on a free port. Only the model endpoint is a
  * stand-in, and it is reached through the real `openai` SDK.
  */
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
+import { keelDataConverter } from '../../src/codec/data-converter';
 import { generateApiKey } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
 import { createPrisma, type Db } from '../../src/db/client';
@@ -92,6 +93,8 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
   });
   const db = createPrisma(config.DATABASE_URL);
   const seeded = await seedTenant(db, 'tenant-a');
+  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
+  const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];
   const running: Array<Promise<void>> = [];
@@ -102,13 +105,14 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         namespace: env.namespace ?? 'default',
         taskQueues: [TaskQueue.workflows, TaskQueue.llm],
         maxCachedWorkflows: 0,
+        dataConverter,
         deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200 },
       })),
     );
     running.push(...workers.map((w) => w.run()));
   }
 
-  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }) });
+  const app = createApp({ db, temporal, config, log: pino({ level: 'silent' }) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -120,7 +124,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     tenantId: seeded.tenantId,
     config,
     db,
-    temporal: env.client,
+    temporal,
     env,
     model,
     addTenant: (name) => seedTenant(db, name),
