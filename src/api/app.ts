@@ -11,12 +11,15 @@ import { healthRouter } from './routes/health';
 import { runsRouter } from './routes/runs';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
+import { httpMetrics, metricsHandler } from '../metrics/http';
+import { createMetrics, type KeelMetrics } from '../metrics/metrics';
 
 export interface ApiDeps {
   db: Db;
   temporal: Client;
   config: Config;
   log: Logger;
+  metrics?: KeelMetrics;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
@@ -24,6 +27,9 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  const metrics = deps.metrics ?? createMetrics('api');
+  app.use(httpMetrics(metrics));
+  app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -45,7 +51,7 @@ export function createApp(deps: ApiDeps): Express {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
   app.use('/v1', authenticate(deps.db));
-  app.use(runsRouter(deps));
+  app.use(runsRouter({ ...deps, metrics }));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -1,26 +1,53 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { createPrisma } from '../db/client';
 import { createLlmClient } from '../llm/client';
 import { createLogger } from '../logger';
+import { createMetrics } from '../metrics/metrics';
+import { startWorkerMetricsServer } from './metrics-server';
 import { temporalLogger } from './temporal-logger';
 import { createKeelWorkers, workerOptionsFromConfig } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config, 'worker');
-  Runtime.install({ logger: temporalLogger(log) });
+  const sdkMetricsAddress = `127.0.0.1:${config.KEEL_TEMPORAL_METRICS_PORT}`;
+  // Process-global and only once, before any connection or worker exists.
+  Runtime.install({
+    logger: temporalLogger(log),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } },
+  });
+  const metrics = createMetrics('worker');
+  const metricsServer = await startWorkerMetricsServer({
+    metrics,
+    host: config.KEEL_WORKER_METRICS_HOST,
+    port: config.KEEL_WORKER_METRICS_PORT,
+    sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
+  });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const db = createPrisma(config.DATABASE_URL);
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
-    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES },
+    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, metrics },
   });
-  log.info({ taskQueues: config.KEEL_WORKER_TASK_QUEUES, model: config.llm.model, offline: config.llm.offline }, 'worker started');
-  // Worker.run resolves after shutdown (the SDK handles SIGINT/SIGTERM): running activities get
-  // the shutdown grace time to finish before the process exits.
+  log.info(
+    {
+      taskQueues: config.KEEL_WORKER_TASK_QUEUES,
+      model: config.llm.model,
+      offline: config.llm.offline,
+      payloadEncryption: Boolean(config.KEEL_PAYLOAD_KEYS),
+      metricsPort: (metricsServer.address() as AddressInfo).port,
+      identity: workers[0]?.options.identity,
+    },
+    'worker started',
+  );
+  // The SDK turns SIGINT/SIGTERM into Worker.shutdown(): polling stops at once, running
+  // activities get KEEL_WORKER_SHUTDOWN_GRACE_MS to finish, then Worker.run resolves.
+  process.once('SIGTERM', () => log.info({ graceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, letting running activities finish'));
   await Promise.all(workers.map((w) => w.run()));
+  metricsServer.close();
   await db.$disconnect();
   await connection.close();
   log.info('worker stopped');

@@ -4,6 +4,7 @@ import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-convert
 import type { Config } from '../config';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
+import { StepMetricsInterceptor } from '../metrics/activity-interceptor';
 import { TaskQueue } from '../shared';
 
 export interface KeelWorkerOptions {
@@ -51,6 +52,7 @@ const quietBundlerLogger = {
  */
 export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(opts.deps);
+  const metrics = opts.deps.metrics;
   const bundle = opts.workflowBundle ?? (await workflowBundle());
   const workers: Worker[] = [];
   for (const queue of opts.taskQueues) {
@@ -66,6 +68,7 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
         dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
         shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
+        interceptors: { activity: metrics ? [() => ({ inbound: new StepMetricsInterceptor(metrics) })] : [] },
         ...(isLlmQueue && opts.llmMaxPerSecond ? { maxTaskQueueActivitiesPerSecond: opts.llmMaxPerSecond } : {}),
       }),
     );

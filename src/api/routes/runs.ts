@@ -8,6 +8,7 @@ import type { Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, ListRunsQuery, RunIdParams, type RunSummary, type RunView } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type RunType } from '../../shared';
 import type { answer } from '../../workflows';
+import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
 import { problems } from '../problem';
 import { route } from '../validate';
@@ -16,6 +17,7 @@ export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  metrics?: KeelMetrics;
 }
 
 function canonicalJson(value: unknown): string {
@@ -138,6 +140,7 @@ export function runsRouter(deps: RunsDeps): Router {
         req.log.error({ err, runId: id }, 'could not start workflow');
         throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
       }
+      deps.metrics?.runsStarted.inc({ type: body.type });
       res.status(202).location(links(id).self).json({ id, status: 'queued', links: links(id) });
     }),
   );
