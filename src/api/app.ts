@@ -13,6 +13,8 @@ import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import { httpMetrics, metricsHandler } from '../metrics/http';
 import { createMetrics, type KeelMetrics } from '../metrics/metrics';
+import { httpTracing } from '../tracing/http';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface ApiDeps {
   db: Db;
@@ -20,6 +22,8 @@ export interface ApiDeps {
   config: Config;
   log: Logger;
   metrics?: KeelMetrics;
+  /** With tracing on: a server span per request, which the Temporal client carries into the workflow. */
+  tracer?: Tracer;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
@@ -30,6 +34,7 @@ export function createApp(deps: ApiDeps): Express {
   const metrics = deps.metrics ?? createMetrics('api');
   app.use(httpMetrics(metrics));
   app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
+  if (deps.tracer) app.use(httpTracing(deps.tracer));
   app.use(
     pinoHttp({
       logger: deps.log,

@@ -5,22 +5,34 @@ import { createPrisma } from '../db/client';
 import { createLogger } from '../logger';
 import { createApp } from './app';
 import { listen } from './server';
+import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config, 'api');
+  const exporter = tracingExporterFromConfig(config);
+  const tracing = exporter ? startTracing('api', exporter) : undefined;
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS) });
+  const temporal = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
+    interceptors: tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : {},
+  });
   const db = createPrisma(config.DATABASE_URL);
-  const app = createApp({ db, temporal, config, log });
+  const app = createApp({ db, temporal, config, log, tracer: tracing?.tracer });
   const api = await listen(app, { host: config.KEEL_API_HOST, port: config.KEEL_API_PORT, graceMs: config.KEEL_API_SHUTDOWN_GRACE_MS });
-  log.info({ url: `http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}`, payloadEncryption: Boolean(config.KEEL_PAYLOAD_KEYS) }, 'api listening');
+  log.info(
+    { url: `http://${config.KEEL_API_HOST}:${config.KEEL_API_PORT}`, payloadEncryption: Boolean(config.KEEL_PAYLOAD_KEYS), tracing: exporter ?? 'off' },
+    'api listening',
+  );
   const stop = (signal: string) => {
     log.info({ signal }, 'api stopping: refusing new connections, finishing in-flight requests');
     void api
       .stop()
       .then(async (outcome) => {
-        await Promise.allSettled([db.$disconnect(), connection.close()]);
+        await Promise.allSettled([db.$disconnect(), connection.close(), tracing?.shutdown()]);
         log.info({ outcome }, 'api stopped');
         process.exit(outcome === 'drained' ? 0 : 1);
       });

@@ -8,6 +8,7 @@ import { createMetrics } from '../metrics/metrics';
 import { startWorkerMetricsServer } from './metrics-server';
 import { temporalLogger } from './temporal-logger';
 import { createKeelWorkers, workerOptionsFromConfig } from './worker';
+import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
     telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } },
   });
   const metrics = createMetrics('worker');
+  const exporter = tracingExporterFromConfig(config);
+  const tracing = exporter ? startTracing('worker', exporter) : undefined;
   const metricsServer = await startWorkerMetricsServer({
     metrics,
     host: config.KEEL_WORKER_METRICS_HOST,
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
+    tracing,
     deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, metrics },
   });
   log.info(
@@ -38,6 +42,7 @@ async function main(): Promise<void> {
       model: config.llm.model,
       offline: config.llm.offline,
       payloadEncryption: Boolean(config.KEEL_PAYLOAD_KEYS),
+      tracing: exporter ?? 'off',
       metricsPort: (metricsServer.address() as AddressInfo).port,
       identity: workers[0]?.options.identity,
     },
@@ -50,6 +55,7 @@ async function main(): Promise<void> {
   metricsServer.close();
   await db.$disconnect();
   await connection.close();
+  await tracing?.shutdown();
   log.info('worker stopped');
 }
 

@@ -1,3 +1,4 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-converter';
@@ -5,6 +6,8 @@ import type { Config } from '../config';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
 import { StepMetricsInterceptor } from '../metrics/activity-interceptor';
+import type { Tracing } from '../tracing/tracing';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
 import { TaskQueue } from '../shared';
 
 export interface KeelWorkerOptions {
@@ -18,21 +21,32 @@ export interface KeelWorkerOptions {
   dataConverter?: DataConverter;
   /** How long running activities may go on after shutdown starts, before they are cancelled. */
   shutdownGraceMs?: number;
+  /** OpenTelemetry: spans for workflows and activities, continuing the trace the client started. */
+  tracing?: Pick<Tracing, 'tracer' | 'resource' | 'spanProcessor'>;
   /** Tests set 0 so every workflow task replays its history from scratch. */
   maxCachedWorkflows?: number;
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
 
-let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const cachedBundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
+const OTEL_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 
-/** Bundles the workflow code once per process; every worker in it shares the bundle. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: quietBundlerLogger,
-  });
-  return cachedBundle;
+/**
+ * Bundles the workflow code once per process; every worker in it shares the bundle. With tracing,
+ * the bundle carries the OpenTelemetry workflow interceptors (a prebuilt bundle ignores them otherwise).
+ */
+export function workflowBundle(tracing = false): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = cachedBundles.get(tracing);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../workflows'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      workflowInterceptorModules: tracing ? [OTEL_WORKFLOW_INTERCEPTORS] : [],
+      logger: quietBundlerLogger,
+    });
+    cachedBundles.set(tracing, bundle);
+  }
+  return bundle;
 }
 
 const quietBundlerLogger = {
@@ -53,7 +67,8 @@ const quietBundlerLogger = {
 export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(opts.deps);
   const metrics = opts.deps.metrics;
-  const bundle = opts.workflowBundle ?? (await workflowBundle());
+  const bundle = opts.workflowBundle ?? (await workflowBundle(opts.tracing !== undefined));
+  const tracing = opts.tracing;
   const workers: Worker[] = [];
   for (const queue of opts.taskQueues) {
     const isWorkflowQueue = queue === TaskQueue.workflows;
@@ -68,7 +83,20 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
         dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
         shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
-        interceptors: { activity: metrics ? [() => ({ inbound: new StepMetricsInterceptor(metrics) })] : [] },
+        interceptors: {
+          activity: [
+            ...(metrics ? [() => ({ inbound: new StepMetricsInterceptor(metrics) })] : []),
+            ...(tracing
+              ? [
+                  (ctx: ActivityContext) => ({
+                    inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }),
+                    outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+                  }),
+                ]
+              : []),
+          ],
+        },
+        ...(tracing ? { sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } } : {}),
         ...(isLlmQueue && opts.llmMaxPerSecond ? { maxTaskQueueActivitiesPerSecond: opts.llmMaxPerSecond } : {}),
       }),
     );
