@@ -5,6 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../src/codec/aes-gcm-codec';
 import { generatePayloadKeyEntry } from '../src/codec/keys';
 import { generateApiKey } from '../src/auth/api-keys';
+import { temporalCliPath } from '../src/dev/temporal-cli';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 describe('encrypted Temporal payloads', function () {
@@ -94,6 +97,22 @@ describe('encrypted Temporal payloads', function () {
     assert.equal(bad.status, 422);
     const otherNamespace = await http(stack, 'POST', '/codec/decode', { body: wire, apiKey: operatorKey, headers: { 'x-namespace': 'other' } });
     assert.equal(otherNamespace.status, 400);
+  });
+
+  it("lets Temporal's own CLI show decrypted history through the endpoint", async () => {
+    const { id } = await runToEnd();
+    const show = (auth: string[]) =>
+      promisify(execFile)(
+        temporalCliPath(),
+        ['workflow', 'show', '--address', stack.env.address, '--workflow-id', id, '--output', 'json', '--codec-endpoint', `${stack.baseUrl}/codec`, ...auth],
+        { maxBuffer: 10 * 1024 * 1024 },
+      );
+    const decoded = await show(['--codec-auth', `Bearer ${operatorKey}`]);
+    const startedInput = (stdout: string) => {
+      const history = JSON.parse(stdout) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ data: string }> } } }> };
+      return Buffer.from(history.events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!.data, 'base64').toString('utf8');
+    };
+    assert.ok(startedInput(decoded.stdout).includes(marker), 'the operator sees the question');
   });
 
   it("answers the Web UI's CORS preflight for its origin only", async () => {

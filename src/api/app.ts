@@ -29,12 +29,13 @@ export interface ApiDeps {
 /** The HTTP API. Stateless: any number of copies can serve any request. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Before the request logger: scrapes are timed but not logged.
   const metrics = deps.metrics ?? createMetrics('api');
   app.use(httpMetrics(metrics));
   app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
   if (deps.tracer) app.use(httpTracing(deps.tracer));
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -44,7 +45,11 @@ export function createApp(deps: ApiDeps): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      customProps: (req) => ({ tenant: req.auth?.tenantId }),
+      // A run's id is also its workflow id; both names are logged so either search finds it.
+      customProps: (req, res) => {
+        const runId: unknown = res.locals.runId;
+        return typeof runId === 'string' ? { tenant: req.auth?.tenantId, runId, workflowId: runId } : { tenant: req.auth?.tenantId };
+      },
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
       },

@@ -246,6 +246,8 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
     assert.ok(requests.length >= RUNS);
     assert.ok(requests.every((l) => typeof (l.req as { id?: unknown }).id === 'string'));
     assert.ok(requests.some((l) => typeof l.tenant === 'string'));
+    const created = requests.filter((l) => (l.req as { method?: string }).method === 'POST' && (l.res as { statusCode?: number }).statusCode === 202);
+    assert.ok(created.length >= RUNS && created.every((l) => typeof l.runId === 'string' && l.workflowId === l.runId));
     const everything = all().map((p) => p.output()).join('\n');
     for (const secret of [apiKey, commonEnv.OPENAI_API_KEY!, commonEnv.KEEL_PAYLOAD_KEYS!.split(':')[1]!, metricsToken, 'Scale question 1', 'Finish me during shutdown']) {
       assert.equal(everything.includes(secret), false, `a log line contains "${secret.slice(0, 12)}…"`);

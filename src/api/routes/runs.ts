@@ -106,6 +106,7 @@ export function runsRouter(deps: RunsDeps): Router {
     route({ body: CreateRunRequest }, async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
       const id = uuidv7();
+      res.locals.runId = id;
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
       await db.run.create({
@@ -149,6 +150,7 @@ export function runsRouter(deps: RunsDeps): Router {
     '/v1/runs/:id',
     route({ params: RunIdParams }, async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
+      res.locals.runId = params.id;
       const run = await db.run.findFirst({
         where: { id: params.id, tenantId },
         include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } },
