@@ -37,8 +37,9 @@ export const ConfigSchema = z.object({
     .default([...TASK_QUEUE_NAMES]),
   KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   KEEL_LLM_MAX_PER_SECOND: z.coerce.number().positive().optional(),
-  KEEL_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  KEEL_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Both below the usual 30 s between SIGTERM and SIGKILL (compose stop_grace_period, Kubernetes). */
+  KEEL_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  KEEL_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
 
   /** `kid:base64key,…`, newest first: the first encrypts Temporal payloads, all decrypt. */
   KEEL_PAYLOAD_KEYS: z
