@@ -35,10 +35,10 @@ describe('ledger: a completed step is not billed again when its report was lost'
     const runId = randomUUID();
     await db.run.create({ data: { id: runId, tenantId, type: 'answer', status: 'running', input: {}, inputHash: 'x', options: {}, model: 'keel-offline-1' } });
     const config = loadConfig({ OPENAI_BASE_URL: model.url, OPENAI_API_KEY: 'test' });
-    const { generate } = createGenerateActivities({ db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES });
+    const activities = createGenerateActivities({ db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES });
     const input = { runId, tenantId, question: 'Bill me once', options: { model: 'keel-offline-1' } };
     const attempt = (n: number): Promise<AnswerResult> =>
-      new MockActivityEnvironment({ attempt: n, activityId: '3', workflowExecution: { workflowId: runId, runId: 'wf-run-1' } }).run(generate, input);
+      new MockActivityEnvironment({ attempt: n, activityId: '3', workflowExecution: { workflowId: runId, runId: 'wf-run-1' } }).run((i: typeof input) => activities.generate(i), input);
 
     const first = await attempt(1);
     assert.equal(model.counters().chat.completed, 1);
@@ -50,7 +50,7 @@ describe('ledger: a completed step is not billed again when its report was lost'
     assert.deepEqual(rows.map((r) => [r.attempt, r.status]), [[1, 'completed']]);
 
     // Another activity of the same run (different activity id) is not confused with it.
-    const other: AnswerResult = await new MockActivityEnvironment({ attempt: 2, activityId: '4', workflowExecution: { workflowId: runId, runId: 'wf-run-1' } }).run(generate, input);
+    const other: AnswerResult = await new MockActivityEnvironment({ attempt: 2, activityId: '4', workflowExecution: { workflowId: runId, runId: 'wf-run-1' } }).run((i: typeof input) => activities.generate(i), input);
     assert.equal(other.answer, first.answer);
     assert.equal(model.counters().chat.completed, 2);
   });
