@@ -60,6 +60,8 @@ else
 fi
 
 mkdir -p .data
+# .env holds the development API key (and later other local secrets): never world-readable.
+[[ -f .env ]] || install -m 600 /dev/null .env
 say "Creating the database and applying migrations"
 "$NODE" --env-file-if-exists=.env --import tsx scripts/migrate.ts
 say "Seeding the default tenant and a development API key"

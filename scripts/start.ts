@@ -138,7 +138,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const cause = err instanceof Error && err.cause !== undefined ? ` (${err.cause instanceof Error ? err.cause.message : JSON.stringify(err.cause)})` : '';
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
   console.error(`[start] ${err instanceof Error ? err.message : String(err)}${cause}`);
   void stopAll(1);
 });

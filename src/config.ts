@@ -22,6 +22,8 @@ export const ConfigSchema = z.object({
   KEEL_API_PORT: port.default(3000),
   KEEL_PUBLIC_URL: z.url().optional(),
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `uniquelocal` behind nginx). */
+  KEEL_TRUST_PROXY: z.string().default('loopback'),
 
   DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
   REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),
@@ -58,7 +60,7 @@ export const ConfigSchema = z.object({
   KEEL_METRICS_TOKEN: z.string().min(16).optional(),
   KEEL_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
   KEEL_WORKER_METRICS_PORT: port.default(9464),
-  /** The Temporal SDK's own Prometheus exporter, bound to 127.0.0.1 and merged into the worker's /metrics. */
+  /** The Temporal SDK's own Prometheus exporter, bound to 127.0.0.1 and merged into the worker's /metrics; 0 turns it off. */
   KEEL_TEMPORAL_METRICS_PORT: port.default(9465),
 
   /** Tracing is off unless one of these standard OpenTelemetry variables asks for it. */
@@ -83,6 +85,10 @@ export const ConfigSchema = z.object({
     })
     .pipe(z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })))
     .default({ 'keel-offline-1': { input: 0, output: 0 }, 'gpt-4o-mini': { input: 0.15, output: 0.6 } }),
+
+  /** Called (HMAC-signed) when a run pauses on failure and needs an operator. */
+  KEEL_ALERT_WEBHOOK_URL: z.url().optional(),
+  KEEL_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
 
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),

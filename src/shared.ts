@@ -4,7 +4,7 @@
  * it must stay free of I/O and Node built-ins.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 export const TaskQueue = {
   workflows: 'keel-workflows',
@@ -24,6 +24,8 @@ export const KEEL_SEARCH_ATTRIBUTES = Object.values(SearchAttr);
 export const RUN_STATUSES = [
   'queued',
   'running',
+  /** A step ran out of retries under `onFailure: "pause"`; the run waits for an operator. */
+  'needs_attention',
   'completed',
   'failed',
   'cancelled',
@@ -43,11 +45,17 @@ export interface ModelOptions {
   max_tokens?: number;
 }
 
+/** What a run does when a step exhausts its retries: fail, or pause for an operator. */
+export const ON_FAILURE_POLICIES = ['fail', 'pause'] as const;
+export type OnFailurePolicy = (typeof ON_FAILURE_POLICIES)[number];
+
 export interface AnswerWorkflowInput {
   runId: string;
   tenantId: string;
   question: string;
   options: ModelOptions;
+  /** Absent in runs started before the policy existed, which means `fail`. */
+  onFailure?: OnFailurePolicy;
 }
 
 export interface AnswerResult {
@@ -66,10 +74,40 @@ export interface RunProgress {
 
 export const runProgressQuery = defineQuery<RunProgress>('runProgress');
 
+export const RESUME_ACTIONS = ['retry', 'skip', 'abort'] as const;
+export type ResumeAction = (typeof RESUME_ACTIONS)[number];
+
+export interface ResumeRequest {
+  action: ResumeAction;
+  reason: string;
+  /** Who asked, for the run's history: `key:<api key id>`. */
+  actor: string;
+}
+
+export interface ResumeOutcome {
+  accepted: true;
+  action: ResumeAction;
+  step: string;
+}
+
+/**
+ * Steers a run paused on failure. An update rather than a signal so the operator learns at once
+ * whether the run accepted it (the validator rejects a run that is not paused, or `skip` on a
+ * step that is not optional).
+ */
+export const resumeRunUpdate = defineUpdate<ResumeOutcome, [ResumeRequest]>('resumeRun');
+
+/** Why a paused run cannot take an update; the API maps it to 409. */
+export const ResumeRejection = {
+  notPaused: 'RunNotPaused',
+  stepNotOptional: 'StepNotOptional',
+} as const;
+
 /** Failure types that Temporal must not retry; activities throw them, workflows list them. */
 export const FailureType = {
   modelRequestRejected: 'ModelRequestRejected',
   modelQuotaExhausted: 'ModelQuotaExhausted',
   invalidInput: 'InvalidInput',
   runNotFound: 'RunNotFound',
+  operatorAborted: 'OperatorAborted',
 } as const;

@@ -272,9 +272,9 @@ describe('migrations', () => {
           err.cause.code === '42P01' &&
           /no_such_table/.test(err.message),
       );
-      const rows = await migrationRows(db.url);
       const shipped = (await readMigrations()).map((m) => m.name);
-      assert.deepEqual(rows.map((r) => [r.migration_name, r.finished_at === null]), [...shipped.map((n) => [n, false]), [broken, true]]);
+      const rows = await migrationRows(db.url);
+      assert.deepEqual(rows.map((r) => [r.migration_name, r.finished_at === null]), [...shipped.map((name) => [name, false]), [broken, true]]);
       const failed = rows.at(-1)!;
       assert.equal(failed.applied_steps_count, 0);
       assert.equal(failed.rolled_back_at, null);

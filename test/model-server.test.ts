@@ -489,16 +489,15 @@ describe('offline model server', () => {
     });
 
     it('serves hundreds of concurrent delayed calls in parallel', async () => {
+      // Parallelism is proven by how many calls were in flight at once, not by wall time,
+      // which depends on the machine's load.
       server.setLatency(300);
-      const started = performance.now();
       const answers = await Promise.all(
         Array.from({ length: 300 }, (_, i) =>
           client.chat.completions.create({ model: 'keel-offline-1', messages: keelPrompt(`refunds ${i}`, { r: REFUND_DOC }) }),
         ),
       );
-      const elapsed = performance.now() - started;
       assert.equal(answers.length, 300);
-      assert.ok(elapsed < 3000, `300 calls of 300 ms took ${Math.round(elapsed)} ms`);
       const counters = server.counters().chat;
       assert.equal(counters.completed, 300);
       assert.ok(counters.peakInFlight > 100, `peak in flight ${counters.peakInFlight}`);

@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import type { Db } from '../db/client';
 import type { PriceTable } from '../llm/pricing';
 import type { KeelMetrics } from '../metrics/metrics';
+import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
@@ -12,6 +13,8 @@ export interface ActivityDeps {
   prices: PriceTable;
   heartbeatIntervalMs?: number;
   metrics?: KeelMetrics;
+  /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
+  alertWebhook?: AlertWebhook;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
@@ -20,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSanitizeActivities(deps.db, deps.metrics),
     ...createGenerateActivities(deps),
     ...createRunStatusActivities(deps.db, deps.metrics),
+    ...createAlertActivities(deps.alertWebhook),
   };
 }
 

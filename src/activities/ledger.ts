@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
-import type { Prisma } from '../generated/prisma/client';
+import { Prisma } from '../generated/prisma/client';
 
 export interface StepUsage {
   model?: string;
@@ -21,6 +21,30 @@ function errorSummary(err: unknown): { type: string; message: string } {
     return { type, message: err.message.slice(0, 2000) };
   }
   return { type: 'Error', message: String(err).slice(0, 2000) };
+}
+
+/** How long an attempt keeps trying to record its outcome while Postgres is unreachable. */
+export const LEDGER_WRITE_PATIENCE_MS = 30_000;
+
+/**
+ * Writes an attempt's outcome, riding out a Postgres outage: once a model call has answered (and
+ * been billed), failing the attempt over a bookkeeping write would make Temporal call the model
+ * again. Heartbeats while it waits so the attempt is not taken for dead. Constraint violations
+ * (P2xxx) are bugs, not weather, and fail at once.
+ */
+async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const until = Date.now() + LEDGER_WRITE_PATIENCE_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await write();
+    } catch (err) {
+      const permanent = err instanceof Prisma.PrismaClientKnownRequestError && err.code.startsWith('P2');
+      if (permanent || Date.now() + delay > until) throw err;
+      ctx.heartbeat();
+      await ctx.sleep(delay);
+    }
+  }
 }
 
 /**
@@ -60,13 +84,13 @@ export async function withLedger<T>(
     update: { status: 'started', startedAt },
   });
   const entry: LedgerEntry = { usage: {} };
-  const finish = (status: 'completed' | 'failed', error?: unknown, output?: T) =>
+  const finish = (status: 'completed' | 'failed', error?: unknown, endedAt = new Date(), output?: T) =>
     db.runStep.update({
       where: { runId_workflowRunId_activityId_attempt: key },
       data: {
         status,
-        endedAt: new Date(),
-        latencyMs: Date.now() - startedAt.getTime(),
+        endedAt,
+        latencyMs: endedAt.getTime() - startedAt.getTime(),
         model: entry.usage.model ?? null,
         tokensIn: entry.usage.tokensIn ?? null,
         tokensOut: entry.usage.tokensOut ?? null,
@@ -77,7 +101,8 @@ export async function withLedger<T>(
     });
   try {
     const result = await fn(entry);
-    await db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, result)]);
+    const endedAt = new Date();
+    await persistOutcome(() => db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, endedAt, result)]));
     return result;
   } catch (err) {
     // The ledger write must not mask the step's own failure.

@@ -35,6 +35,20 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics) {
       if (changed > 0) metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: input.status });
     },
 
+    /** A step ran out of retries and the run waits for an operator (`onFailure: "pause"`). */
+    async markRunNeedsAttention(input: { runId: string; tenantId: string; error: RunError }): Promise<void> {
+      await db.$executeRaw`
+        UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(input.error)}::jsonb, updated_at = now()
+        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+    },
+
+    /** An operator chose retry or skip: the run works again and the pause's error is history. */
+    async markRunResumed(input: { runId: string; tenantId: string }): Promise<void> {
+      await db.$executeRaw`
+        UPDATE run SET status = 'running', error = NULL, updated_at = now()
+        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status = 'needs_attention'`;
+    },
+
     async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string }): Promise<void> {
       // The run turns `completed` in the same transaction that closes this step's ledger row,
       // so a reader never sees a completed run with an open step.

@@ -8,6 +8,7 @@ import type { Db } from '../db/client';
 import { authenticate } from './auth';
 import { problemHandler, problems } from './problem';
 import { healthRouter } from './routes/health';
+import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
@@ -35,7 +36,7 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
   if (deps.tracer) app.use(httpTracing(deps.tracer));
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -62,6 +63,7 @@ export function createApp(deps: ApiDeps): Express {
   }
   app.use('/v1', authenticate(deps.db));
   app.use(runsRouter({ ...deps, metrics }));
+  app.use(operatorRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RUN_STATUSES, RUN_TYPES } from '../shared';
+import { ON_FAILURE_POLICIES, RUN_STATUSES, RUN_TYPES } from '../shared';
 
 /**
  * The shapes of the runs API. Model options keep the OpenAI parameter names (`top_p`,
@@ -28,6 +28,8 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       type: z.literal('answer'),
       input: AnswerInput,
       options: ModelOptionsRequest.default({}),
+      /** `pause`: a step that runs out of retries parks the run as `needs_attention` for an operator. */
+      onFailure: z.enum(ON_FAILURE_POLICIES).optional(),
     })
     .strict(),
 ]);
@@ -86,6 +88,8 @@ export const RunView = RunSummary.extend({
   result: z.unknown().nullable(),
   error: z.unknown().nullable(),
   steps: z.array(RunStepView),
+  /** Temporal executions (workflow run ids) this run has had, oldest first. */
+  executions: z.array(z.string()),
 });
 export type RunView = z.infer<typeof RunView>;
 

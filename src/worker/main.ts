@@ -7,17 +7,18 @@ import { createLogger } from '../logger';
 import { createMetrics } from '../metrics/metrics';
 import { startWorkerMetricsServer } from './metrics-server';
 import { temporalLogger } from './temporal-logger';
-import { createKeelWorkers, workerOptionsFromConfig } from './worker';
+import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from './worker';
 import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config, 'worker');
-  const sdkMetricsAddress = `127.0.0.1:${config.KEEL_TEMPORAL_METRICS_PORT}`;
+  // Port 0 turns the Temporal SDK's exporter off (e.g. several test workers on one machine).
+  const sdkMetricsAddress = config.KEEL_TEMPORAL_METRICS_PORT ? `127.0.0.1:${config.KEEL_TEMPORAL_METRICS_PORT}` : undefined;
   // Process-global and only once, before any connection or worker exists.
   Runtime.install({
     logger: temporalLogger(log),
-    telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } },
+    ...(sdkMetricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } } } : {}),
   });
   const metrics = createMetrics('worker');
   const exporter = tracingExporterFromConfig(config);
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     metrics,
     host: config.KEEL_WORKER_METRICS_HOST,
     port: config.KEEL_WORKER_METRICS_PORT,
-    sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
+    sdkMetricsUrl: sdkMetricsAddress ? `http://${sdkMetricsAddress}/metrics` : undefined,
   });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const db = createPrisma(config.DATABASE_URL);
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
     connection,
     ...workerOptionsFromConfig(config),
     tracing,
-    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, metrics },
+    deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, metrics, alertWebhook: alertWebhookFromConfig(config) },
   });
   log.info(
     {

@@ -104,6 +104,10 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
   return workers;
 }
 
+export function alertWebhookFromConfig(config: Config): ActivityDeps['alertWebhook'] {
+  return config.KEEL_ALERT_WEBHOOK_URL ? { url: config.KEEL_ALERT_WEBHOOK_URL, secret: config.KEEL_ALERT_WEBHOOK_SECRET } : undefined;
+}
+
 export function workerOptionsFromConfig(
   config: Config,
 ): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond' | 'dataConverter' | 'shutdownGraceMs'> {

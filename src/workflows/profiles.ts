@@ -30,3 +30,9 @@ export const llmCall: ActivityOptions = {
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes },
 };
+
+/** Telling a human that a run needs them: worth a few tries, never worth blocking the pause. */
+export const alert: ActivityOptions = {
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes },
+};

@@ -12,7 +12,8 @@ import { generatePayloadKeyEntry } from '../../src/codec/keys';
 import { createPrisma, type Db } from '../../src/db/client';
 import { createTestDatabase, type TestDatabase } from '../../src/db/testing';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
-import { freePort, spawnKeel, stopAll, waitForLog, logLines, type KeelProcess } from '../support/processes';
+import { spawnKeel, stopAll, waitForLog, logLines, type KeelProcess } from '../support/keel-processes';
+import { freePort } from '../support/processes';
 import { eventually, http, seedTenant, startTemporal } from '../support/stack';
 
 const RUNS = 200;

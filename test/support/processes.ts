@@ -1,71 +1,60 @@
-/**
- * Keel's API and worker as real child processes (`node --import tsx src/.../main.ts`), for tests
- * that need process boundaries: several copies at once, SIGKILL, SIGTERM. Their stdout and
- * stderr are kept so tests can read the JSON logs.
- */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../src/dev/temporal-cli';
+import type { AddressInfo } from 'node:net';
+import { KEEL_SEARCH_ATTRIBUTE_FLAGS, PROJECT_ROOT, temporalCliPath } from '../../src/dev/temporal-cli';
 
-export interface KeelProcess {
-  name: string;
-  proc: ChildProcess;
-  pid: number;
-  /** Everything the process wrote so far. */
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+/** Real processes for fault tests: a worker or a Temporal dev server the test can kill. */
+export interface ChildHandle {
+  child: ChildProcess;
+  /** What the process wrote to stderr, for the failure message when it misbehaves. */
+  stderr(): string;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+function track(child: ChildProcess): ChildHandle {
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    err = (err + c.toString('utf8')).slice(-20_000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    stderr: () => err,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
 }
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
-export function spawnKeel(name: string, entry: 'src/api/main.ts' | 'src/worker/main.ts', env: Record<string, string>): KeelProcess {
-  // Only what the process needs: nothing from the test runner's own environment leaks in.
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], {
+/** `npm run start:worker`, as a child process with its own environment. */
+export function spawnWorker(env: Record<string, string>): ChildHandle {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // Metrics on an ephemeral port and Temporal's exporter off: parallel test workers never collide on ports.
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'error', KEEL_WORKER_METRICS_PORT: '0', KEEL_TEMPORAL_METRICS_PORT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let out = '';
-  proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-  proc.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  return track(child);
+}
+
+/** A Temporal dev server persisting to a SQLite file, so it can be stopped and started again. */
+export function spawnTemporal(opts: { port: number; dbFile: string }): ChildHandle {
+  const child = spawn(
+    temporalCliPath(),
+    [
+      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(opts.port),
+      '--db-filename', opts.dbFile, '--log-level', 'error', ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  if (proc.pid === undefined) throw new Error(`${name} did not start`);
-  return { name, proc, pid: proc.pid, output: () => out, exited };
-}
-
-/** Waits for a JSON log line with this `msg`; fails at once, with the output, if the process dies. */
-export async function waitForLog(p: KeelProcess, msg: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = logLines(p).find((entry) => entry.msg === msg);
-    if (found) return found;
-    if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`${p.name} exited before logging "${msg}":\n${p.output().slice(-3000)}`);
-    if (Date.now() > until) throw new Error(`Timed out waiting for ${p.name} to log "${msg}":\n${p.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export function logLines(p: KeelProcess): Array<Record<string, unknown>> {
-  return p
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-export async function stopAll(processes: KeelProcess[]): Promise<void> {
-  for (const p of processes) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
-  await Promise.all(processes.map((p) => p.exited));
+  return track(child);
 }

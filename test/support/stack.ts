@@ -21,7 +21,7 @@ import { temporalCliPath } from '../../src/dev/temporal-cli';
 import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
-import { createKeelWorkers } from '../../src/worker/worker';
+import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
 
 export interface TestStack {
   baseUrl: string;
@@ -47,7 +47,7 @@ export interface StackOptions {
 let runtimeInstalled = false;
 
 /** The SDK logs every retried activity as a warning; tests expect those, so only errors show. */
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
@@ -106,7 +106,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         taskQueues: [TaskQueue.workflows, TaskQueue.llm],
         maxCachedWorkflows: 0,
         dataConverter,
-        deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200 },
+        deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
       })),
     );
     running.push(...workers.map((w) => w.run()));

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { Router } from 'express';
 import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
@@ -10,7 +10,11 @@ import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type R
 import type { answer } from '../../workflows';
 import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
+import { idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
+import { runLinks } from '../links';
 import { problems } from '../problem';
+import { reconcileRun } from '../reconcile';
+import { tenantOnFailure } from '../run-policy';
 import { route } from '../validate';
 
 export interface RunsDeps {
@@ -56,11 +60,7 @@ function decodeCursor(cursor: string): Cursor {
 export function runsRouter(deps: RunsDeps): Router {
   const { db, temporal, config } = deps;
   const router = Router();
-  const publicUrl = (path: string) => (config.KEEL_PUBLIC_URL ? new URL(path, config.KEEL_PUBLIC_URL).toString() : path);
-  const links = (id: string) => ({
-    self: publicUrl(`/v1/runs/${id}`),
-    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows/${encodeURIComponent(id)}`,
-  });
+  const links = (id: string) => runLinks(config, id);
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
   const summary = (run: Run): RunSummary => ({
     id: run.id,
@@ -98,6 +98,9 @@ export function runsRouter(deps: RunsDeps): Router {
       result: run.result ?? null,
       error: run.error ?? null,
       steps: [...byStep.values()],
+      // An operator retry resets the workflow into a new execution under the same run id; the
+      // ledger's attempts name theirs, and this lists them in the order they first ran.
+      executions: [...new Set(run.steps.map((s) => s.workflowRunId))],
     };
   };
 
@@ -105,23 +108,29 @@ export function runsRouter(deps: RunsDeps): Router {
     '/v1/runs',
     route({ body: CreateRunRequest }, async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
-      const id = uuidv7();
+      const idempotencyKey = readIdempotencyKey(req);
+      const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       res.locals.runId = id;
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
-      await db.run.create({
-        data: {
-          id,
-          tenantId,
-          type: body.type,
-          status: 'queued',
-          input: body.input,
-          inputHash: createHash('sha256').update(canonicalJson({ type: body.type, input: body.input, options: body.options })).digest('hex'),
-          options,
-          model,
-        },
+      const onFailure = body.onFailure ?? (await tenantOnFailure(db, tenantId));
+      const inputHash = createHash('sha256')
+        .update(canonicalJson({ type: body.type, input: body.input, options: body.options, ...(body.onFailure ? { onFailure } : {}) }))
+        .digest('hex');
+      // ON CONFLICT DO NOTHING: of concurrent requests with one Idempotency-Key, exactly one
+      // inserts the row and goes on to start the workflow; the others answer with that run.
+      const inserted = await db.run.createMany({
+        data: [{ id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash, options, model, idempotencyKey: idempotencyKey ?? null }],
+        skipDuplicates: true,
       });
-      const workflowInput: AnswerWorkflowInput = { runId: id, tenantId, question: body.input.question, options };
+      if (inserted.count === 0) {
+        const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
+        if (!existing) throw problems.unavailable('A request with this Idempotency-Key is being retried; try again shortly.');
+        if (existing.inputHash !== inputHash) throw idempotencyKeyReused();
+        res.status(200).location(links(id).self).json({ id, status: existing.status, links: links(id) });
+        return;
+      }
+      const workflowInput: AnswerWorkflowInput = { runId: id, tenantId, question: body.input.question, options, onFailure };
       try {
         await temporal.workflow.start<typeof answer>('answer', {
           taskQueue: TaskQueue.workflows,
@@ -134,8 +143,16 @@ export function runsRouter(deps: RunsDeps): Router {
             { key: SearchAttr.model, value: model },
           ],
           staticSummary: `Keel ${body.type} run for tenant ${tenantId}`,
+          memo: { summary: `Keel ${body.type} run on ${model}; on failure: ${onFailure}` },
+          // A second start under this id is refused, open or closed: one key, one workflow.
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
         });
       } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          res.status(200).location(links(id).self).json({ id, status: 'queued', links: links(id) });
+          return;
+        }
         // No workflow, so no run: the rejected request leaves nothing behind.
         await db.run.delete({ where: { id } }).catch(() => undefined);
         req.log.error({ err, runId: id }, 'could not start workflow');
@@ -151,10 +168,13 @@ export function runsRouter(deps: RunsDeps): Router {
     route({ params: RunIdParams }, async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       res.locals.runId = params.id;
-      const run = await db.run.findFirst({
-        where: { id: params.id, tenantId },
-        include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } },
-      });
+      const load = () =>
+        db.run.findFirst({
+          where: { id: params.id, tenantId },
+          include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } },
+        });
+      let run = await load();
+      if (run && (await reconcileRun({ db, temporal }, run))) run = await load();
       if (!run) throw problems.notFound(`Run ${params.id}`);
       res.json(view(run));
     }),

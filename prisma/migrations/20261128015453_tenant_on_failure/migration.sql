@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "tenant" ADD COLUMN     "on_failure" TEXT NOT NULL DEFAULT 'fail';
