@@ -185,11 +185,17 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
   it('API: SIGTERM refuses new connections and still answers the request in flight', async () => {
     const api = apis[1]!;
     const body = JSON.stringify({ type: 'answer', input: { question: 'Sent across a shutdown' } });
-    const half = Math.floor(body.length / 2);
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      // `Expect: 100-continue` makes the server say when it holds the request: that is the
+      // in-flight moment to stop the API, with the body still to come.
       const req = request(`${api.baseUrl}/v1/runs`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          expect: '100-continue',
+        },
       });
       req.on('response', (res) => {
         let text = '';
@@ -197,19 +203,18 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       });
       req.on('error', reject);
-      req.write(body.slice(0, half));
-      // The request is in flight once the server has it: wait for the first half to be flushed, then stop the API.
-      req.once('socket', (socket) => socket.once('connect', () => setTimeout(() => {
+      req.once('continue', () => {
         api.proc.kill('SIGTERM');
-        void eventually(async () => {
+        eventually(async () => {
           try {
             await fetch(`${api.baseUrl}/healthz`);
             return undefined;
           } catch (err) {
             return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' ? true : undefined;
           }
-        }, 'the API to refuse new connections').then(() => req.end(body.slice(half)), reject);
-      }, 50)));
+        }, 'the API to refuse new connections').then(() => req.end(body), reject);
+      });
+      req.flushHeaders();
     });
     const answered = await response;
     assert.equal(answered.status, 202, answered.body);
