@@ -6,6 +6,7 @@ import { estimateCostUsd, type PriceTable } from '../llm/pricing';
 import { buildAnswerMessages } from '../llm/prompt';
 import type { AnswerResult, ModelOptions } from '../shared';
 import type { Db } from '../db/client';
+import { recordModelUsage, type KeelMetrics } from '../metrics/metrics';
 import { withLedger } from './ledger';
 
 export interface GenerateDeps {
@@ -13,6 +14,7 @@ export interface GenerateDeps {
   llm: OpenAI;
   prices: PriceTable;
   heartbeatIntervalMs?: number;
+  metrics?: KeelMetrics;
 }
 
 export interface GenerateInput {
@@ -53,6 +55,7 @@ export function createGenerateActivities(deps: GenerateDeps) {
             tokensOut,
             costUsd: estimateCostUsd(deps.prices, completion.model, tokensIn, tokensOut),
           };
+          recordModelUsage(deps.metrics, deps.prices, entry.usage);
           const choice = completion.choices[0];
           if (!choice || typeof choice.message.content !== 'string') {
             throw ApplicationFailure.retryable('Model returned no answer', 'ModelEmptyResponse');

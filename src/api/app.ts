@@ -17,6 +17,12 @@ import { healthRouter } from './routes/health';
 import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 import { requestTimeout } from './timeout';
+import { codecRouter } from './routes/codec';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
+import { httpMetrics, metricsHandler } from '../metrics/http';
+import { createMetrics, type KeelMetrics } from '../metrics/metrics';
+import { httpTracing } from '../tracing/http';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface ApiDeps {
   db: Db;
@@ -25,11 +31,19 @@ export interface ApiDeps {
   log: Logger;
   /** Shared rate-limit counters; the caller owns the connection. */
   redis: Redis;
+  metrics?: KeelMetrics;
+  /** With tracing on: a server span per request, which the Temporal client carries into the workflow. */
+  tracer?: Tracer;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
+  // Before the request logger: scrapes are timed but not logged.
+  const metrics = deps.metrics ?? createMetrics('api');
+  app.use(httpMetrics(metrics));
+  app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
+  if (deps.tracer) app.use(httpTracing(deps.tracer));
   app.disable('x-powered-by');
   app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
   // Plain-HTTP deployments (local, behind a TLS-terminating proxy) must not have /docs' assets upgraded.
@@ -47,7 +61,11 @@ export function createApp(deps: ApiDeps): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      customProps: (req) => ({ tenant: req.auth?.tenantId }),
+      // A run's id is also its workflow id; both names are logged so either search finds it.
+      customProps: (req, res) => {
+        const runId: unknown = res.locals.runId;
+        return typeof runId === 'string' ? { tenant: req.auth?.tenantId, runId, workflowId: runId } : { tenant: req.auth?.tenantId };
+      },
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
       },
@@ -57,8 +75,11 @@ export function createApp(deps: ApiDeps): Express {
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
   app.use(docsRouter(app));
+  if (deps.config.KEEL_PAYLOAD_KEYS) {
+    app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
+  }
   app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
-  app.use(runsRouter(deps));
+  app.use(runsRouter({ ...deps, metrics }));
   app.use(operatorRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));

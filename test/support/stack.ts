@@ -4,7 +4,7 @@
  * server over HTTP, Keel's workers and the API on a free port. Only the model endpoint is a
  * stand-in, and it is reached through the real `openai` SDK.
  */
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -13,6 +13,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
+import { keelDataConverter } from '../../src/codec/data-converter';
 import { generateApiKey } from '../../src/auth/api-keys';
 import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
@@ -97,6 +98,8 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
   });
   const db = createPrisma(config.DATABASE_URL);
   const seeded = await seedTenant(db, 'tenant-a');
+  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
+  const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];
   const running: Array<Promise<void>> = [];
@@ -107,6 +110,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         namespace: env.namespace ?? 'default',
         taskQueues: [TaskQueue.workflows, TaskQueue.llm],
         maxCachedWorkflows: 0,
+        dataConverter,
         deps: { db, llm: createLlmClient(config), prices: config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
       })),
     );
@@ -114,7 +118,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const app = createApp({ db, temporal: env.client, config, log: pino({ level: 'silent' }), redis });
+  const app = createApp({ db, temporal, config, log: pino({ level: 'silent' }), redis });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -127,7 +131,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     tenantId: seeded.tenantId,
     config,
     db,
-    temporal: env.client,
+    temporal,
     env,
     model,
     addTenant: (name, scopes) => seedTenant(db, name, scopes),

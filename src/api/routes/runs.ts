@@ -8,6 +8,7 @@ import type { Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type AnswerWorkflowInput, type RunStatus, type RunType } from '../../shared';
 import type { answer } from '../../workflows';
+import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
 import { CreateRunHeaders, idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
 import { runLinks } from '../links';
@@ -22,6 +23,7 @@ export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  metrics?: KeelMetrics;
 }
 
 function canonicalJson(value: unknown): string {
@@ -122,6 +124,7 @@ export function runsRouter(deps: RunsDeps): Router {
       const { tenantId } = requireAuth(req);
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
+      res.locals.runId = id;
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
       const onFailure = body.onFailure ?? (await tenantOnFailure(db, tenantId));
@@ -168,6 +171,7 @@ export function runsRouter(deps: RunsDeps): Router {
         req.log.error({ err, runId: id }, 'could not start workflow');
         throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
       }
+      deps.metrics?.runsStarted.inc({ type: body.type });
       res.status(202).location(links(id).self).json({ id, status: 'queued', links: links(id) });
     },
   );
@@ -183,6 +187,7 @@ export function runsRouter(deps: RunsDeps): Router {
     },
     async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
+      res.locals.runId = params.id;
       const load = () =>
         db.run.findFirst({
           where: { id: params.id, tenantId },
