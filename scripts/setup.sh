@@ -72,9 +72,13 @@ else
 fi
 
 mkdir -p .data
+# .env holds the development API key (and later other local secrets): never world-readable.
+[[ -f .env ]] || install -m 600 /dev/null .env
 say "Creating the database and applying migrations"
 "$NODE" --env-file-if-exists=.env --import tsx scripts/migrate.ts
 say "Seeding the default tenant and a development API key"
 "$NODE" --env-file-if-exists=.env --import tsx scripts/seed.ts
+say "Payload encryption key for Temporal histories"
+"$NODE" --import tsx scripts/payload-key.ts
 
 say "Set-up complete. Next: 'npm start', then the quick-start in README.md."

@@ -84,7 +84,7 @@ async function stopAll(code: number): Promise<never> {
     stopping = true;
     // Keel's processes first (the worker lets running activities finish), Temporal last, so
     // nothing loses its server while shutting down.
-    await stopGroup(children.filter((c) => c.name !== 'temporal'), 15_000);
+    await stopGroup(children.filter((c) => c.name !== 'temporal'), Math.max(config.KEEL_WORKER_SHUTDOWN_GRACE_MS, config.KEEL_API_SHUTDOWN_GRACE_MS) + 5_000);
     await stopGroup(children.filter((c) => c.name === 'temporal'), 10_000);
     console.log('[start] stopped');
     process.exit(code);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parsePayloadKeys } from './codec/keys';
 
 /**
  * Every setting Keel reads from the environment, parsed once at boot. Defaults work on a
@@ -23,6 +24,12 @@ export const ConfigSchema = z.object({
   KEEL_MAX_BODY_BYTES: positiveInt.default(1_048_576),
   /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `uniquelocal` behind nginx). */
   KEEL_TRUST_PROXY: z.string().default('loopback'),
+  KEEL_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
+  KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: positiveInt.default(100),
+  KEEL_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Origins allowed to call the API from a browser; empty: no CORS headers, `*`: any origin. */
+  KEEL_CORS_ORIGINS: csv.default([]),
+  KEEL_REDIS_PREFIX: z.string().default('keel:'),
 
   DATABASE_URL: z.string().startsWith('postgres').default('postgresql://postgres@127.0.0.1:5432/keel'),
   REDIS_URL: z.string().startsWith('redis').default('redis://127.0.0.1:6379'),
@@ -38,6 +45,34 @@ export const ConfigSchema = z.object({
     .default([...TASK_QUEUE_NAMES]),
   KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(100),
   KEEL_LLM_MAX_PER_SECOND: z.coerce.number().positive().optional(),
+  /** Both below the usual 30 s between SIGTERM and SIGKILL (compose stop_grace_period, Kubernetes). */
+  KEEL_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  KEEL_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
+
+  /** `kid:base64key,…`, newest first: the first encrypts Temporal payloads, all decrypt. */
+  KEEL_PAYLOAD_KEYS: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return parsePayloadKeys(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+
+  /** When set, `/metrics` on the API port needs `Authorization: Bearer <token>`. */
+  KEEL_METRICS_TOKEN: z.string().min(16).optional(),
+  KEEL_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+  KEEL_WORKER_METRICS_PORT: port.default(9464),
+  /** The Temporal SDK's own Prometheus exporter, bound to 127.0.0.1 and merged into the worker's /metrics; 0 turns it off. */
+  KEEL_TEMPORAL_METRICS_PORT: port.default(9465),
+
+  /** Tracing is off unless one of these standard OpenTelemetry variables asks for it. */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
 
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),

@@ -1,7 +1,10 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from './config';
 
-/** Keys whose values never reach a log line, wherever they appear in a logged object. */
+/**
+ * Keys whose values never reach a log line: credentials, and user text (questions, inputs),
+ * which may hold personal data. Nothing logs these on purpose; this catches a careless `log.info(input)`.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -11,6 +14,14 @@ export const REDACT_PATHS = [
   '*.secret',
   'apiKey',
   'authorization',
+  'req.headers["x-api-key"]',
+  'question',
+  '*.question',
+  'input',
+  '*.input',
+  'options.apiKey',
+  'KEEL_PAYLOAD_KEYS',
+  '*.KEEL_PAYLOAD_KEYS',
 ];
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, service: string): Logger {

@@ -95,6 +95,26 @@ describe('bad input: clear problem+json answers that change nothing', function (
     assertProblem(await http<Problem>(stack, 'GET', '/v1/nothing-here'), 404, 'route-not-found');
   });
 
+  it('a NUL character anywhere, which Postgres cannot store → 400 naming the field', async () => {
+    const res = await post({ type: 'answer', input: { question: 'a\u0000b' } });
+    assertProblem(res, 400, 'validation-error');
+    assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.question']);
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/a%00b'), 400, 'validation-error');
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?cursor=%00'), 400, 'validation-error');
+  });
+
+  it('deeply nested JSON → 400, not a stack overflow', async () => {
+    const res = await post(undefined, { rawBody: '['.repeat(900) + ']'.repeat(900) });
+    assertProblem(res, 400, 'validation-error');
+    assert.match(res.body.errors?.[0]?.message ?? '', /nested more than 32 levels/);
+    const object = await post({ type: 'answer', input: { question: 'q' }, options: JSON.parse('{"a":'.repeat(100) + '1' + '}'.repeat(100)) as unknown });
+    assertProblem(object, 400, 'validation-error');
+  });
+
+  it('a broken percent-encoding in the path → 400 malformed-uri', async () => {
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/%E0%A4%A'), 400, 'malformed-uri');
+  });
+
   it('bad list filters and a forged cursor → 400', async () => {
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?status=sleeping'), 400, 'validation-error');
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?limit=0'), 400, 'validation-error');

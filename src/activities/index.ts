@@ -4,6 +4,7 @@ import type { Db } from '../db/client';
 import type { PriceTable } from '../llm/pricing';
 import type { ObjectStore } from '../storage';
 import { createExtractActivities } from './extract';
+import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
 import { createIngestActivities } from './ingest';
@@ -24,6 +25,7 @@ export interface ActivityDeps {
   /** Whether the model endpoint takes `response_format: json_schema`. */
   jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
+  metrics?: KeelMetrics;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
 }
@@ -31,9 +33,9 @@ export interface ActivityDeps {
 /** Every activity Keel runs, built once per worker from its clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createSanitizeActivities(deps.db),
+    ...createSanitizeActivities(deps.db, deps.metrics),
     ...createGenerateActivities(deps),
-    ...createRunStatusActivities(deps.db),
+    ...createRunStatusActivities(deps.db, deps.metrics),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),

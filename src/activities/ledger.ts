@@ -51,7 +51,9 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
  * Runs one activity attempt and records it in the run ledger: one row per
  * (run, workflow execution, activity, attempt). The row is written with an upsert on that key,
  * so a re-delivered write never adds a second row, and a billed attempt that failed keeps its
- * token counts.
+ * token counts. A worker can die after an attempt completed here but before Temporal heard of
+ * it; Temporal then retries, and the retry returns the recorded output instead of running (and
+ * billing) the step again.
  */
 export async function withLedger<T>(
   db: Db,
@@ -67,6 +69,14 @@ export async function withLedger<T>(
     activityId: info.activityId,
     attempt: info.attempt,
   };
+  if (info.attempt > 1) {
+    const done = await db.runStep.findFirst({
+      where: { runId: key.runId, workflowRunId: key.workflowRunId, activityId: key.activityId, status: 'completed' },
+      select: { output: true },
+    });
+    // The row was written from this activity's own result, so it has the activity's type.
+    if (done) return (done.output ?? undefined) as T;
+  }
   const startedAt = new Date();
   await db.runStep.upsert({
     where: { runId_workflowRunId_activityId_attempt: key },
@@ -74,7 +84,7 @@ export async function withLedger<T>(
     update: { status: 'started', startedAt },
   });
   const entry: LedgerEntry = { usage: {} };
-  const finish = (status: 'completed' | 'failed', error?: unknown, endedAt = new Date()) =>
+  const finish = (status: 'completed' | 'failed', error?: unknown, endedAt = new Date(), output?: T) =>
     db.runStep.update({
       where: { runId_workflowRunId_activityId_attempt: key },
       data: {
@@ -86,12 +96,13 @@ export async function withLedger<T>(
         tokensOut: entry.usage.tokensOut ?? null,
         costUsd: entry.usage.costUsd ?? null,
         ...(error === undefined ? {} : { error: errorSummary(error) }),
+        ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
       },
     });
   try {
     const result = await fn(entry);
     const endedAt = new Date();
-    await persistOutcome(() => db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, endedAt)]));
+    await persistOutcome(() => db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, endedAt, result)]));
     return result;
   } catch (err) {
     // The ledger write must not mask the step's own failure.

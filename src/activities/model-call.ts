@@ -7,10 +7,12 @@ import { estimateCostUsd, type PriceTable } from '../llm/pricing';
 import type { PromptMessage } from '../llm/prompt';
 import type { ModelOptions } from '../shared';
 import type { LedgerEntry } from './ledger';
+import { recordModelUsage, type KeelMetrics } from '../metrics/metrics';
 
 export interface ModelCallDeps {
   llm: OpenAI;
   prices: PriceTable;
+  metrics?: KeelMetrics;
   heartbeatIntervalMs?: number;
 }
 
@@ -52,6 +54,12 @@ export async function chatCall(
     );
     const tokensIn = completion.usage?.prompt_tokens ?? 0;
     const tokensOut = completion.usage?.completion_tokens ?? 0;
+    recordModelUsage(deps.metrics, deps.prices, {
+      model: completion.model,
+      tokensIn,
+      tokensOut,
+      costUsd: estimateCostUsd(deps.prices, completion.model, tokensIn, tokensOut),
+    });
     entry.usage = {
       model: completion.model,
       tokensIn: (entry.usage.tokensIn ?? 0) + tokensIn,

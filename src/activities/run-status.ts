@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { Prisma } from '../generated/prisma/client';
 import type { Db } from '../db/client';
+import type { KeelMetrics } from '../metrics/metrics';
 import { TERMINAL_STATUSES, type RunStatus } from '../shared';
 import { withLedger } from './ledger';
 
@@ -14,7 +15,7 @@ export interface RunError {
  * Run-row transitions. Each is a single conditional UPDATE, so a retried or re-delivered
  * write changes nothing the second time, and a terminal status is never overwritten.
  */
-export function createRunStatusActivities(db: Db) {
+export function createRunStatusActivities(db: Db, metrics?: KeelMetrics) {
   const terminal = Prisma.join([...TERMINAL_STATUSES]);
   return {
     async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
@@ -27,10 +28,11 @@ export function createRunStatusActivities(db: Db) {
 
     async markRunFinished(input: { runId: string; tenantId: string; status: RunStatus; error?: RunError }): Promise<void> {
       const error = input.error === undefined ? null : JSON.stringify(input.error);
-      await db.$executeRaw`
+      const changed = await db.$executeRaw`
         UPDATE run SET status = ${input.status}, error = ${error}::jsonb,
                completed_at = now(), updated_at = now()
         WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+      if (changed > 0) metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: input.status });
     },
 
     /** A step ran out of retries and the run waits for an operator (`onFailure: "pause"`). */
@@ -56,6 +58,7 @@ export function createRunStatusActivities(db: Db) {
                  model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
           WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`,
       ]);
+      metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client';
+import type { KeelMetrics } from '../metrics/metrics';
 import { withLedger } from './ledger';
 
 /** Zero-width and bidi-control characters hide text from reviewers and smuggle instructions. */
@@ -24,10 +25,14 @@ export function sanitizeText(input: string): SanitizedText {
   return { text: cleaned, removedCharacters: Math.max(0, normalized.length - cleaned.length) };
 }
 
-export function createSanitizeActivities(db: Db) {
+export function createSanitizeActivities(db: Db, metrics?: KeelMetrics) {
   return {
     async sanitizeInput(input: { runId: string; tenantId: string; text: string }): Promise<SanitizedText> {
-      return withLedger(db, { ...input, step: 'sanitizeInput' }, async () => sanitizeText(input.text));
+      return withLedger(db, { ...input, step: 'sanitizeInput' }, async () => {
+        const result = sanitizeText(input.text);
+        metrics?.guardrailDecisions.inc({ guardrail: 'sanitize', decision: result.removedCharacters > 0 ? 'modified' : 'pass' });
+        return result;
+      });
     },
   };
 }

@@ -1,17 +1,30 @@
 import type { Client } from '@temporalio/client';
+import cors from 'cors';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { authenticate } from './auth';
+import { docsRouter } from './docs';
 import { problemHandler, problems } from './problem';
+import { rateLimitPerTenant } from './rate-limit';
+import { adminKeysRouter } from './routes/admin-keys';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 import type { ObjectStore } from '../storage';
+import { requestTimeout } from './timeout';
+import { codecRouter } from './routes/codec';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
+import { httpMetrics, metricsHandler } from '../metrics/http';
+import { createMetrics, type KeelMetrics } from '../metrics/metrics';
+import { httpTracing } from '../tracing/http';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface ApiDeps {
   db: Db;
@@ -19,13 +32,29 @@ export interface ApiDeps {
   config: Config;
   log: Logger;
   store: ObjectStore;
+  /** Shared rate-limit counters; the caller owns the connection. */
+  redis: Redis;
+  metrics?: KeelMetrics;
+  /** With tracing on: a server span per request, which the Temporal client carries into the workflow. */
+  tracer?: Tracer;
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
+  // Before the request logger: scrapes are timed but not logged.
+  const metrics = deps.metrics ?? createMetrics('api');
+  app.use(httpMetrics(metrics));
+  app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
+  if (deps.tracer) app.use(httpTracing(deps.tracer));
   app.disable('x-powered-by');
   app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
+  // Plain-HTTP deployments (local, behind a TLS-terminating proxy) must not have /docs' assets upgraded.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  const origins = deps.config.KEEL_CORS_ORIGINS;
+  if (origins.length) {
+    app.use(cors({ origin: origins.includes('*') ? '*' : origins, exposedHeaders: ['Location', 'Retry-After', 'X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining'], maxAge: 600 }));
+  }
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -35,18 +64,28 @@ export function createApp(deps: ApiDeps): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      customProps: (req) => ({ tenant: req.auth?.tenantId }),
+      // A run's id is also its workflow id; both names are logged so either search finds it.
+      customProps: (req, res) => {
+        const runId: unknown = res.locals.runId;
+        return typeof runId === 'string' ? { tenant: req.auth?.tenantId, runId, workflowId: runId } : { tenant: req.auth?.tenantId };
+      },
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
       },
     }),
   );
+  app.use(requestTimeout(deps.config.KEEL_REQUEST_TIMEOUT_MS));
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
-  app.use('/v1', authenticate(deps.db));
-  app.use(runsRouter(deps));
+  app.use(docsRouter(app));
+  if (deps.config.KEEL_PAYLOAD_KEYS) {
+    app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
+  }
+  app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
+  app.use(runsRouter({ ...deps, metrics }));
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));
+  app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -1,10 +1,16 @@
 import type { Request } from 'express';
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { IdempotencyKey } from '../schemas/operator';
 import { HttpProblem, problems } from './problem';
 import { issuesOf } from './validate';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** For the OpenAPI document; `readIdempotencyKey` is what parses the header. */
+export const CreateRunHeaders = z.object({
+  'Idempotency-Key': IdempotencyKey.optional().meta({ description: 'The same key and body give the same run, never a second workflow; the same key with another body is a 409.', example: 'order-4711' }),
+});
 
 /** The `Idempotency-Key` header, validated; undefined when the client sent none. */
 export function readIdempotencyKey(req: Request): string | undefined {

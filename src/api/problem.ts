@@ -52,6 +52,14 @@ export const problems = {
     new HttpProblem(413, 'payload-too-large', 'Payload too large', `The body exceeds the limit of ${limit} bytes.`, { limit }),
   unauthorized: (detail = 'Send a valid API key as `Authorization: Bearer <key>`.') =>
     new HttpProblem(401, 'unauthorized', 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="keel"' }),
+  insufficientScope: (scope: string) =>
+    new HttpProblem(403, 'insufficient-scope', 'Insufficient scope', `This API key lacks the \`${scope}\` scope.`, { requiredScope: scope }),
+  rateLimited: (retryAfterSeconds: number) =>
+    new HttpProblem(429, 'rate-limited', 'Too many requests', `The tenant's request rate limit is reached; retry in ${retryAfterSeconds} s.`, { retryAfter: retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) }),
+  concurrencyLimit: (limit: number) =>
+    new HttpProblem(429, 'concurrency-limit', 'Too many runs in flight', `The tenant already has ${limit} runs queued or running; start more when some finish.`, { limit }, { 'Retry-After': '5' }),
+  timeout: (ms: number) =>
+    new HttpProblem(503, 'request-timeout', 'Request timed out', `The request did not complete within ${ms} ms.`, { timeoutMs: ms }, { 'Retry-After': '5' }),
   notFound: (what: string) => new HttpProblem(404, 'not-found', 'Not found', `${what} was not found.`),
   routeNotFound: (method: string, path: string) =>
     new HttpProblem(404, 'route-not-found', 'Not found', `No route for ${method} ${path}.`),
@@ -91,6 +99,8 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let problem: HttpProblem;
     if (err instanceof HttpProblem) problem = err;
+    // The router could not percent-decode a path parameter: the client's mistake, not ours.
+    else if (err instanceof URIError) problem = new HttpProblem(400, 'malformed-uri', 'Malformed URI', 'The path contains an invalid percent-encoding.');
     else {
       const parsed = typeof err === 'object' && err !== null ? fromBodyParser(err) : undefined;
       if (parsed) problem = parsed;

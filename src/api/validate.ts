@@ -6,6 +6,34 @@ export function issuesOf(error: z.ZodError): Array<{ path: string; message: stri
   return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
+const MAX_DEPTH = 32;
+
+/**
+ * Checks what no schema says: Postgres cannot store U+0000 in text or jsonb, so a NUL anywhere is
+ * a client error, not a 500; and nesting deeper than any Keel shape is refused before a recursive
+ * walk (ours, zod's, Prisma's) can exhaust the stack. Iterative, so hostile input cannot do that here.
+ */
+function structuralIssues(value: unknown): Array<{ path: string; message: string }> {
+  const issues: Array<{ path: string; message: string }> = [];
+  const stack: Array<{ value: unknown; path: string[] }> = [{ value, path: [] }];
+  while (stack.length && issues.length < 10) {
+    const { value: v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) issues.push({ path: path.join('.'), message: 'must not contain the NUL character' });
+    } else if (v && typeof v === 'object') {
+      if (path.length >= MAX_DEPTH) {
+        issues.push({ path: path.join('.'), message: `is nested more than ${MAX_DEPTH} levels deep` });
+        continue;
+      }
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) issues.push({ path: [...path, k].join('.'), message: 'must not contain the NUL character' });
+        else stack.push({ value: child, path: [...path, k] });
+      }
+    }
+  }
+  return issues;
+}
+
 interface Shapes<P, Q, B> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
@@ -30,6 +58,8 @@ export function route<P = unknown, Q = unknown, B = unknown>(
   return (req: Request, res: Response, next: NextFunction) => {
     const parse = <T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T => {
       if (!schema) return undefined as T;
+      const structural = structuralIssues(value);
+      if (structural.length) throw problems.validation(structural, where);
       const result = schema.safeParse(value);
       if (!result.success) throw problems.validation(issuesOf(result.error), where);
       return result.data;

@@ -56,7 +56,7 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       onFailure: z.enum(ON_FAILURE_POLICIES).optional(),
     })
     .strict(),
-]);
+]).meta({ id: 'CreateRunRequest' });
 export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
 
 export const RunId = z.string().uuid();
@@ -103,7 +103,7 @@ export const RunSummary = z.object({
   startedAt: z.string().nullable(),
   completedAt: z.string().nullable(),
   links: RunLinks,
-});
+}).meta({ id: 'RunSummary' });
 export type RunSummary = z.infer<typeof RunSummary>;
 
 export const RunView = RunSummary.extend({
@@ -114,9 +114,9 @@ export const RunView = RunSummary.extend({
   steps: z.array(RunStepView),
   /** Temporal executions (workflow run ids) this run has had, oldest first. */
   executions: z.array(z.string()),
-});
+}).meta({ id: 'RunView' });
 export type RunView = z.infer<typeof RunView>;
 
-export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks });
+export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
 
-export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() });
+export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });

@@ -1,7 +1,13 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-converter';
 import type { Config } from '../config';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
+import { StepMetricsInterceptor } from '../metrics/activity-interceptor';
+import type { Tracing } from '../tracing/tracing';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
 import { TaskQueue } from '../shared';
 
 export interface KeelWorkerOptions {
@@ -11,17 +17,36 @@ export interface KeelWorkerOptions {
   deps: ActivityDeps;
   maxConcurrentActivities?: number;
   llmMaxPerSecond?: number;
+  /** Encrypts payloads when keys are configured; must match the clients' converter. */
+  dataConverter?: DataConverter;
+  /** How long running activities may go on after shutdown starts, before they are cancelled. */
+  shutdownGraceMs?: number;
+  /** OpenTelemetry: spans for workflows and activities, continuing the trace the client started. */
+  tracing?: Pick<Tracing, 'tracer' | 'resource' | 'spanProcessor'>;
   /** Tests set 0 so every workflow task replays its history from scratch. */
   maxCachedWorkflows?: number;
   workflowBundle?: WorkflowBundleWithSourceMap;
 }
 
-let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const cachedBundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
+const OTEL_WORKFLOW_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 
-/** Bundles the workflow code once per process; every worker in it shares the bundle. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
-  return cachedBundle;
+/**
+ * Bundles the workflow code once per process; every worker in it shares the bundle. With tracing,
+ * the bundle carries the OpenTelemetry workflow interceptors (a prebuilt bundle ignores them otherwise).
+ */
+export function workflowBundle(tracing = false): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = cachedBundles.get(tracing);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../workflows'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      workflowInterceptorModules: tracing ? [OTEL_WORKFLOW_INTERCEPTORS] : [],
+      logger: quietBundlerLogger,
+    });
+    cachedBundles.set(tracing, bundle);
+  }
+  return bundle;
 }
 
 const quietBundlerLogger = {
@@ -41,7 +66,9 @@ const quietBundlerLogger = {
  */
 export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker[]> {
   const activities = createActivities(opts.deps);
-  const bundle = opts.workflowBundle ?? (await workflowBundle());
+  const metrics = opts.deps.metrics;
+  const bundle = opts.workflowBundle ?? (await workflowBundle(opts.tracing !== undefined));
+  const tracing = opts.tracing;
   const workers: Worker[] = [];
   for (const queue of opts.taskQueues) {
     const isWorkflowQueue = queue === TaskQueue.workflows;
@@ -54,6 +81,22 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         activities,
         ...(isWorkflowQueue ? { workflowBundle: bundle, maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
+        dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
+        shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
+        interceptors: {
+          activity: [
+            ...(metrics ? [() => ({ inbound: new StepMetricsInterceptor(metrics) })] : []),
+            ...(tracing
+              ? [
+                  (ctx: ActivityContext) => ({
+                    inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }),
+                    outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+                  }),
+                ]
+              : []),
+          ],
+        },
+        ...(tracing ? { sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } } : {}),
         ...(isLlmQueue && opts.llmMaxPerSecond ? { maxTaskQueueActivitiesPerSecond: opts.llmMaxPerSecond } : {}),
       }),
     );
@@ -65,8 +108,12 @@ export function alertWebhookFromConfig(config: Config): ActivityDeps['alertWebho
   return config.KEEL_ALERT_WEBHOOK_URL ? { url: config.KEEL_ALERT_WEBHOOK_URL, secret: config.KEEL_ALERT_WEBHOOK_SECRET } : undefined;
 }
 
-export function workerOptionsFromConfig(config: Config): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond'> {
+export function workerOptionsFromConfig(
+  config: Config,
+): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond' | 'dataConverter' | 'shutdownGraceMs'> {
   return {
+    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
+    shutdownGraceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueues: config.KEEL_WORKER_TASK_QUEUES,
     maxConcurrentActivities: config.KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -11,6 +11,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
@@ -42,6 +43,7 @@ describe('faults: Temporal server restarted mid-run', function () {
   let workers: Worker[] = [];
   let running: Array<Promise<void>> = [];
   let server: Server;
+  let redis: Redis | undefined;
   let api: { baseUrl: string; apiKey: string };
   let port: number;
   let dbFile: string;
@@ -74,6 +76,7 @@ describe('faults: Temporal server restarted mid-run', function () {
       OPENAI_BASE_URL: model.url,
       OPENAI_API_KEY: 'test',
       KEEL_MODEL: 'keel-offline-1',
+      KEEL_REDIS_PREFIX: `keel-test:restart:${Date.now()}:`,
     });
     db = createPrisma(config.DATABASE_URL);
     const tenant = await seedTenant(db, 'tenant-restart');
@@ -87,7 +90,8 @@ describe('faults: Temporal server restarted mid-run', function () {
     });
     running = workers.map((w) => w.run());
     clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    const app = createApp({ db, temporal: new Client({ connection: clientConnection }), config, store: createObjectStore(config), log: pino({ level: 'silent' }) });
+    redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const app = createApp({ db, temporal: new Client({ connection: clientConnection }), config, store: createObjectStore(config), log: pino({ level: 'silent' }), redis });
     server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -103,6 +107,7 @@ describe('faults: Temporal server restarted mid-run', function () {
     await workerConnection?.close();
     await temporal?.kill('SIGTERM');
     await db?.$disconnect();
+    redis?.disconnect();
     await model?.close();
     await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });

@@ -39,7 +39,8 @@ export async function freePort(): Promise<number> {
 export function spawnWorker(env: Record<string, string>): ChildHandle {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'error', ...env },
+    // Metrics on an ephemeral port and Temporal's exporter off: parallel test workers never collide on ports.
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'error', KEEL_WORKER_METRICS_PORT: '0', KEEL_TEMPORAL_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return track(child);

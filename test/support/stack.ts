@@ -4,7 +4,7 @@
  * server over HTTP, Keel's workers and the API on a free port. Only the model endpoint is a
  * stand-in, and it is reached through the real `openai` SDK.
  */
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -13,10 +13,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
+import { keelDataConverter } from '../../src/codec/data-converter';
 import { generateApiKey } from '../../src/auth/api-keys';
+import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
 import { createPrisma, type Db } from '../../src/db/client';
 import { createTestDatabase } from '../../src/db/testing';
@@ -26,6 +29,7 @@ import { startModelServer, type ModelServer } from '../../src/model-server/serve
 import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
 import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
+import { checkerFor } from './openapi-check';
 
 export interface TestStack {
   baseUrl: string;
@@ -38,7 +42,7 @@ export interface TestStack {
   model: ModelServer;
   store: ObjectStore;
   /** Adds another tenant with its own key, for isolation tests. */
-  addTenant(name: string): Promise<{ tenantId: string; apiKey: string }>;
+  addTenant(name: string, scopes?: string[]): Promise<{ tenantId: string; apiKey: string }>;
   stop(): Promise<void>;
 }
 
@@ -73,12 +77,13 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function seedTenant(db: Db, name: string): Promise<{ tenantId: string; apiKey: string }> {
+/** A tenant with one key; by default the key has every scope, so tests of any route can use it. */
+export async function seedTenant(db: Db, name: string, scopes: string[] = [...SCOPES]): Promise<{ tenantId: string; apiKey: string }> {
   const tenantId = randomUUID();
   await db.tenant.create({ data: { id: tenantId, name } });
   const key = generateApiKey();
   await db.apiKey.create({
-    data: { id: randomUUID(), tenantId, name: `${name} test key`, prefix: key.prefix, hash: key.hash, scopes: ['runs:write', 'runs:read'] },
+    data: { id: randomUUID(), tenantId, name: `${name} test key`, prefix: key.prefix, hash: key.hash, scopes },
   });
   return { tenantId, apiKey: key.key };
 }
@@ -97,11 +102,14 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     KEEL_MODEL: 'keel-offline-1',
     KEEL_MODEL_TIMEOUT_MS: '5000',
     KEEL_DATA_DIR: await mkdtemp(path.join(tmpdir(), `keel-${opts.label}-`)),
+    KEEL_REDIS_PREFIX: `keel-test:${opts.label}:${randomUUID()}:`,
     ...opts.env,
   });
   const db = createPrisma(config.DATABASE_URL);
   const seeded = await seedTenant(db, 'tenant-a');
   const store = opts.store ?? createObjectStore(config);
+  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
+  const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];
   const running: Array<Promise<void>> = [];
@@ -112,17 +120,20 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         namespace: env.namespace ?? 'default',
         taskQueues: [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest],
         maxCachedWorkflows: 0,
+        dataConverter,
         deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
       })),
     );
     running.push(...workers.map((w) => w.run()));
   }
 
-  const app = createApp({ db, temporal: env.client, config, store, log: pino({ level: 'silent' }) });
+  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -130,17 +141,18 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     tenantId: seeded.tenantId,
     config,
     db,
-    temporal: env.client,
+    temporal,
     env,
     model,
     store,
-    addTenant: (name) => seedTenant(db, name),
+    addTenant: (name, scopes) => seedTenant(db, name, scopes),
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await db.$disconnect();
+      redis.disconnect();
       await model.close();
       await env.teardown();
       await database.drop();
@@ -185,5 +197,8 @@ export async function http<T = Record<string, unknown>>(
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
   const res = await fetch(stack.baseUrl + path, { method, headers, body });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+  const parsed = (text ? JSON.parse(text) : undefined) as T;
+  const mismatches = (await checkerFor(stack.baseUrl)).check(method, path, res.status, res.headers.get('content-type'), parsed);
+  if (mismatches.length) throw new Error(`response does not match the OpenAPI document: ${mismatches.join('; ')}`);
+  return { status: res.status, headers: res.headers, body: parsed };
 }

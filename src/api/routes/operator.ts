@@ -4,16 +4,17 @@ import type { temporal } from '@temporalio/proto';
 import { Router } from 'express';
 import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
+import { z } from 'zod';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import type { Run } from '../../generated/prisma/client';
 import {
   AuditEventView,
+  OperatorActionResponse,
   OptionalReasonRequest,
   ResumeRequestBody,
   TerminateRequest,
   type OperatorAction,
-  type OperatorActionResponse,
 } from '../../schemas/operator';
 import { RunIdParams } from '../../schemas/runs';
 import { resumeRunUpdate, ResumeRejection, TERMINAL_STATUSES, type RunStatus } from '../../shared';
@@ -21,13 +22,22 @@ import { requireAuth, type AuthContext } from '../auth';
 import { runLinks } from '../links';
 import { HttpProblem, problems } from '../problem';
 import { findResetPoint } from '../reset-point';
-import { route } from '../validate';
+import { defineRoute } from '../define-route';
 
 export interface OperatorDeps {
   db: Db;
   temporal: Client;
   config: Config;
 }
+
+const AuditList = z.object({ data: z.array(AuditEventView) });
+
+const actionExample = {
+  id: '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80',
+  workflowRunId: '5b1f0c7e-1a2b-4c3d-8e9f-0a1b2c3d4e5f',
+  auditEventId: '8d1c2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f',
+  links: { self: '/v1/runs/0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80', temporalUi: 'http://localhost:8233/namespaces/default/workflows/0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80' },
+};
 
 const GRPC_NOT_FOUND = 5;
 const CLOSING_GRACE_MS = 5_000;
@@ -45,7 +55,7 @@ function isGone(err: unknown): boolean {
  * Operator actions on runs: cancel, terminate, retry (reset to the failed step) and resume (a
  * run paused on failure). Each accepted action is written to the append-only audit trail, and
  * who and why also reach the run's Temporal history (identity and reason on the request).
- * Once API keys carry enforced scopes, every route here needs the `operator` scope.
+ * Every route here needs the `operator` scope.
  */
 export function operatorRouter(deps: OperatorDeps): Router {
   const { db, temporal, config } = deps;
@@ -79,9 +89,17 @@ export function operatorRouter(deps: OperatorDeps): Router {
     }
   };
 
-  router.post(
-    '/v1/runs/:id/cancel',
-    route({ params: RunIdParams, body: OptionalReasonRequest }, async (req, res, { params, body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs/:id/cancel', tags: ['operator'], scope: 'operator',
+      summary: 'Cancel a run',
+      description: 'Graceful: the workflow records `cancelled` after its cleanup and the in-flight model call is aborted. `409 run-not-active` for a finished run.',
+      params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'wrong question' },
+      responses: { 202: { description: 'Cancellation requested.', schema: OperatorActionResponse, example: { ...actionExample, action: 'cancel', status: 'running' } } },
+      problems: [409],
+    },
+    async (req, res, { params, body }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       requireActive(run, 'cancelled');
@@ -100,12 +118,20 @@ export function operatorRouter(deps: OperatorDeps): Router {
       const auditEventId = await audit(auth, run, 'cancel', body.reason, {});
       // Cancellation is cooperative: the workflow records `cancelled` once its cleanup has run.
       res.status(202).json(respond(run, 'cancel', run.status as RunStatus, run.workflowRunId, auditEventId));
-    }),
+    },
   );
 
-  router.post(
-    '/v1/runs/:id/terminate',
-    route({ params: RunIdParams, body: TerminateRequest }, async (req, res, { params, body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs/:id/terminate', tags: ['operator'], scope: 'operator',
+      summary: 'Terminate a run',
+      description: 'Hard stop: no workflow code runs after it; the run is `terminated`. The reason is required.',
+      params: RunIdParams, body: TerminateRequest, bodyExample: { reason: 'runaway run' },
+      responses: { 200: { description: 'The run is terminated.', schema: OperatorActionResponse, example: { ...actionExample, action: 'terminate', status: 'terminated' } } },
+      problems: [409],
+    },
+    async (req, res, { params, body }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       requireActive(run, 'terminated');
@@ -127,12 +153,20 @@ export function operatorRouter(deps: OperatorDeps): Router {
         WHERE id = ${run.id} AND tenant_id = ${auth.tenantId}::uuid AND status NOT IN ('completed', 'failed', 'cancelled', 'terminated', 'timed_out')`;
       const auditEventId = await audit(auth, run, 'terminate', body.reason, {});
       res.json(respond(run, 'terminate', 'terminated', run.workflowRunId, auditEventId));
-    }),
+    },
   );
 
-  router.post(
-    '/v1/runs/:id/retry',
-    route({ params: RunIdParams, body: OptionalReasonRequest }, async (req, res, { params, body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs/:id/retry', tags: ['operator'], scope: 'operator',
+      summary: 'Retry a failed run',
+      description: 'For a `failed` or `timed_out` run: resets the workflow to just before the failed step, so earlier steps are neither run nor billed again. The run keeps its id; `workflowRunId` is the new execution.',
+      params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'provider outage is over' },
+      responses: { 200: { description: 'The run is running again.', schema: OperatorActionResponse, example: { ...actionExample, action: 'retry', status: 'running' } } },
+      problems: [409],
+    },
+    async (req, res, { params, body }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       const handle = temporal.workflow.getHandle(run.id);
@@ -182,12 +216,20 @@ export function operatorRouter(deps: OperatorDeps): Router {
         resetToEventId: Number(point.workflowTaskFinishEventId),
       });
       res.json(respond(run, 'retry', 'running', newRunId, auditEventId));
-    }),
+    },
   );
 
-  router.post(
-    '/v1/runs/:id/resume',
-    route({ params: RunIdParams, body: ResumeRequestBody }, async (req, res, { params, body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs/:id/resume', tags: ['operator'], scope: 'operator',
+      summary: 'Resume a paused run',
+      description: 'For a run in `needs_attention`: `retry` the step, `skip` it (optional steps only) or `abort` the run.',
+      params: RunIdParams, body: ResumeRequestBody, bodyExample: { action: 'retry', reason: 'quota raised' },
+      responses: { 200: { description: 'The run goes on (or, for `abort`, has failed).', schema: OperatorActionResponse, example: { ...actionExample, action: 'resume', status: 'running' } } },
+      problems: [409],
+    },
+    async (req, res, { params, body }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       requireActive(run, 'resumed');
@@ -209,12 +251,25 @@ export function operatorRouter(deps: OperatorDeps): Router {
       }
       const auditEventId = await audit(auth, run, 'resume', body.reason, { action: body.action, step });
       res.json(respond(run, 'resume', body.action === 'abort' ? 'failed' : 'running', run.workflowRunId, auditEventId));
-    }),
+    },
   );
 
-  router.get(
-    '/v1/runs/:id/audit',
-    route({ params: RunIdParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/runs/:id/audit', tags: ['operator'], scope: 'operator',
+      summary: "A run's operator actions",
+      description: 'Who did what, why and when, oldest first, from the append-only audit trail.',
+      params: RunIdParams,
+      responses: {
+        200: {
+          description: 'The audit trail.',
+          schema: AuditList,
+          example: { data: [{ id: '8d1c2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f', action: 'cancel', actor: 'key:6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f', reason: 'wrong question', details: {}, createdAt: '2026-01-05T10:01:00.000Z' }] },
+        },
+      },
+    },
+    async (req, res, { params }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       const rows = await db.auditEvent.findMany({
@@ -230,7 +285,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
         createdAt: r.createdAt.toISOString(),
       }));
       res.json({ data });
-    }),
+    },
   );
 
   return router;

@@ -4,22 +4,26 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
-import { CreateRunRequest, ListRunsQuery, RunIdParams, type RunSummary, type RunView } from '../../schemas/runs';
+import type { Run, RunStep } from '../../generated/prisma/client';
+import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
+import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
-import { idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
+import { CreateRunHeaders, idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
 import { runLinks } from '../links';
 import { problems } from '../problem';
+import { defineRoute } from '../define-route';
 import { reconcileRun } from '../reconcile';
+import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
-import { route } from '../validate';
 import { prepareWorkflow } from './run-workflows';
+import { runExamples } from './runs-examples';
 
 export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  metrics?: KeelMetrics;
 }
 
 function canonicalJson(value: unknown): string {
@@ -102,12 +106,25 @@ export function runsRouter(deps: RunsDeps): Router {
     };
   };
 
-  router.post(
-    '/v1/runs',
-    route({ body: CreateRunRequest }, async (req, res, { body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/runs', tags: ['runs'], scope: 'runs:write',
+      summary: 'Start a run',
+      description: "Validates the request and starts a Temporal workflow whose id is the run id. Answered `202` at once; poll `links.self`. A tenant with `KEEL_MAX_INFLIGHT_RUNS_PER_TENANT` runs queued or running gets `429 concurrency-limit`.",
+      headers: CreateRunHeaders,
+      body: CreateRunRequest, bodyExample: runExamples.create,
+      responses: {
+        202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
+        200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
+      },
+      problems: [409],
+    },
+    async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
+      res.locals.runId = id;
       const model = body.options.model ?? config.llm.model;
       const options = { ...body.options, model };
       const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
@@ -117,12 +134,10 @@ export function runsRouter(deps: RunsDeps): Router {
       const inputHash = createHash('sha256')
         .update(canonicalJson({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) }))
         .digest('hex');
-      // ON CONFLICT DO NOTHING: of concurrent requests with one Idempotency-Key, exactly one
-      // inserts the row and goes on to start the workflow; the others answer with that run.
-      const inserted = await db.run.createMany({
-        // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
-        data: [{ id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash, options, model, idempotencyKey: idempotencyKey ?? null }],
-        skipDuplicates: true,
+      // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
+      // to start the workflow; the others answer with that run.
+      const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
+        id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
@@ -159,14 +174,23 @@ export function runsRouter(deps: RunsDeps): Router {
         req.log.error({ err, runId: id }, 'could not start workflow');
         throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
       }
+      deps.metrics?.runsStarted.inc({ type: body.type });
       res.status(202).location(links(id).self).json({ id, status: 'queued', links: links(id) });
-    }),
+    },
   );
 
-  router.get(
-    '/v1/runs/:id',
-    route({ params: RunIdParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/runs/:id', tags: ['runs'], scope: 'runs:read',
+      summary: 'Get a run',
+      description: "Status, timestamps, result or error, and the ledger: each step with every attempt. Another tenant's run is a 404.",
+      params: RunIdParams,
+      responses: { 200: { description: 'The run.', schema: RunView, example: runExamples.view } },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
+      res.locals.runId = params.id;
       const load = () =>
         db.run.findFirst({
           where: { id: params.id, tenantId },
@@ -176,12 +200,19 @@ export function runsRouter(deps: RunsDeps): Router {
       if (run && (await reconcileRun({ db, temporal }, run))) run = await load();
       if (!run) throw problems.notFound(`Run ${params.id}`);
       res.json(view(run));
-    }),
+    },
   );
 
-  router.get(
-    '/v1/runs',
-    route({ query: ListRunsQuery }, async (req, res, { query }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/runs', tags: ['runs'], scope: 'runs:read',
+      summary: "List the tenant's runs",
+      description: 'Newest first, with filters; pass `nextCursor` back as `cursor` for the next page.',
+      query: ListRunsQuery,
+      responses: { 200: { description: 'A page of runs.', schema: RunList, example: runExamples.list } },
+    },
+    async (req, res, { query }) => {
       const { tenantId } = requireAuth(req);
       const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
       const createdAt = {
@@ -209,7 +240,7 @@ export function runsRouter(deps: RunsDeps): Router {
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
       res.json({ data: page.map(summary), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null });
-    }),
+    },
   );
 
   return router;

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "run_step" ADD COLUMN     "output" JSONB;

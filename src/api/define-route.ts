@@ -1,0 +1,61 @@
+import type { Request, RequestHandler, Response, Router } from 'express';
+import type { z } from 'zod';
+import type { Scope } from '../auth/scopes';
+import { requireScope } from './scopes';
+import { route, type Parsed } from './validate';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface ResponseSpec {
+  description: string;
+  schema?: z.ZodType;
+  example?: unknown;
+  /** Response headers worth documenting, e.g. `Location`. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Everything the OpenAPI document says about one operation. `defineRoute` registers the Express
+ * handler and attaches this to it, so the document is generated from the router itself: a route
+ * cannot be served without being described, and the completeness test walks the router to prove it.
+ */
+export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
+  method: HttpMethod;
+  /** Express path, absolute (routers are mounted at the root): `/v1/runs/:id`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  /** The scope a key needs; `'public'` for the few routes reachable without a key. */
+  scope: Scope | 'public';
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  bodyExample?: unknown;
+  /** Request headers, documented only: a handler that takes one parses it itself. */
+  headers?: z.ZodObject;
+  responses: Record<number, ResponseSpec>;
+  /** Problem statuses beyond the ones implied by the spec (auth, validation, 404 for path ids...). */
+  problems?: number[];
+}
+
+export const ROUTE_SPEC = Symbol.for('keel.routeSpec');
+
+export type DocumentedHandler = RequestHandler & { [ROUTE_SPEC]?: RouteSpec };
+
+export function specOf(handler: unknown): RouteSpec | undefined {
+  return typeof handler === 'function' ? (handler as DocumentedHandler)[ROUTE_SPEC] : undefined;
+}
+
+/** Registers a route on `router`: scope check, zod parsing (400 with field paths), then `handler`. */
+export function defineRoute<P = unknown, Q = unknown, B = unknown>(
+  router: Router,
+  spec: RouteSpec<P, Q, B>,
+  handler: (req: Request, res: Response, input: Parsed<P, Q, B>) => Promise<void>,
+): void {
+  if (!spec.path.startsWith('/')) throw new Error(`route path must be absolute: ${spec.path}`);
+  const parsed: DocumentedHandler = route({ params: spec.params, query: spec.query, body: spec.body }, handler);
+  parsed[ROUTE_SPEC] = spec;
+  const chain: RequestHandler[] = spec.scope === 'public' ? [parsed] : [requireScope(spec.scope), parsed];
+  router[spec.method](spec.path, ...chain);
+}

@@ -1,0 +1,132 @@
+import type { Express } from 'express';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { z } from 'zod';
+import { Problem } from '../schemas/problem';
+import { specOf, type RouteSpec } from './define-route';
+
+/** A route as Express serves it: what the completeness test compares with the document. */
+export interface ServedRoute {
+  method: string;
+  path: string;
+  spec: RouteSpec | undefined;
+}
+
+interface Layer {
+  route?: { path: unknown; methods: Record<string, boolean>; stack: Array<{ handle: unknown }> };
+  handle?: { stack?: Layer[] };
+}
+
+/** Every route registered on the app, with the spec `defineRoute` attached (if any). */
+export function servedRoutes(app: Express): ServedRoute[] {
+  const out: ServedRoute[] = [];
+  const walk = (stack: Layer[]) => {
+    for (const layer of stack) {
+      if (layer.route) {
+        const spec = layer.route.stack.map((l) => specOf(l.handle)).find(Boolean);
+        for (const [method, on] of Object.entries(layer.route.methods)) {
+          if (on && method !== '_all') out.push({ method, path: String(layer.route.path), spec });
+        }
+      } else if (layer.handle?.stack) walk(layer.handle.stack);
+    }
+  };
+  walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+  return out;
+}
+
+export const toOpenApiPath = (expressPath: string) => expressPath.replace(/:(\w+)/g, '{$1}');
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: Problem } },
+});
+
+const retryAfter = {
+  'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' as const } },
+};
+
+/** Which problems an operation can answer, from what it declares: auth, scope, parsing, ids. */
+function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
+  const r: ZodOpenApiResponsesObject = {};
+  if (spec.params || spec.query || spec.body || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
+  if (spec.scope !== 'public') {
+    r['401'] = problemResponse('No key, or a key that is unknown, malformed or revoked (`unauthorized`).');
+    r['403'] = problemResponse('The key lacks the scope this operation needs (`insufficient-scope`).');
+    r['429'] = { ...problemResponse("The tenant's rate limit (`rate-limited`) or in-flight quota (`concurrency-limit`) is reached."), headers: retryAfter };
+  }
+  if (spec.params) r['404'] = problemResponse("Not found (`not-found`), including another tenant's resource: never 403, so ids cannot be probed.");
+  if (spec.body) {
+    r['413'] = problemResponse('The body is over the size limit (`payload-too-large`).');
+    r['415'] = problemResponse('The body is not `application/json` (`unsupported-media-type`).');
+  }
+  for (const status of spec.problems ?? []) r[String(status) as `4${string}`] ??= problemResponse('See the problem `type`.');
+  r['500'] = problemResponse('An unexpected error; it was logged (`internal-error`).');
+  r['503'] = { ...problemResponse('A dependency is unavailable or the request timed out (`service-unavailable`, `request-timeout`).'), headers: retryAfter };
+  return r;
+}
+
+/** `get /v1/runs/:id` → `getV1RunsId`: stable, unique per method and path. */
+function operationId(spec: RouteSpec): string {
+  const words = spec.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return spec.method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+}
+
+function operation(spec: RouteSpec): ZodOpenApiOperationObject {
+  const responses: ZodOpenApiResponsesObject = {};
+  for (const [status, res] of Object.entries(spec.responses)) {
+    responses[status as `2${string}`] = {
+      description: res.description,
+      ...(res.headers ? { headers: Object.fromEntries(Object.entries(res.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' as const } }])) } : {}),
+      ...(res.schema ? { content: { 'application/json': { schema: res.schema, ...(res.example !== undefined ? { example: res.example } : {}) } } } : {}),
+    };
+  }
+  const requestParams: ZodOpenApiOperationObject['requestParams'] = {};
+  if (spec.params) requestParams.path = spec.params as z.ZodObject;
+  if (spec.query) requestParams.query = spec.query as z.ZodObject;
+  if (spec.headers) requestParams.header = spec.headers;
+  return {
+    operationId: operationId(spec),
+    summary: spec.summary,
+    description: [spec.description, spec.scope === 'public' ? 'No key needed.' : `Needs a key with the \`${spec.scope}\` scope.`].filter(Boolean).join('\n\n'),
+    tags: spec.tags,
+    ...(spec.scope === 'public' ? { security: [] } : { security: [{ apiKey: [] }], 'x-keel-scope': spec.scope }),
+    ...(spec.params || spec.query || spec.headers ? { requestParams } : {}),
+    ...(spec.body
+      ? { requestBody: { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body, ...(spec.bodyExample !== undefined ? { example: spec.bodyExample } : {}) } } } }
+      : {}),
+    responses: { ...problemResponses(spec), ...responses },
+  };
+}
+
+export type OpenApiDocument = ReturnType<typeof createDocument>;
+
+/**
+ * The OpenAPI 3.1 document, generated from the routes the app serves and their zod schemas.
+ * Routes registered without `defineRoute` are left out here and caught by the completeness test.
+ */
+export function buildOpenApiDocument(app: Express, info: { version: string; serverUrl?: string }): OpenApiDocument {
+  const paths: ZodOpenApiPathsObject = {};
+  for (const r of servedRoutes(app)) {
+    if (!r.spec) continue;
+    const path = toOpenApiPath(r.spec.path);
+    paths[path] = { ...paths[path], [r.spec.method]: operation(r.spec) };
+  }
+  return createDocument(
+    {
+      openapi: '3.1.0',
+      info: {
+        title: 'Keel API',
+        version: info.version,
+        description:
+          'Durable AI workflows on Temporal. Every `/v1` operation needs `Authorization: Bearer <key>`; the key decides the tenant and carries scopes (`x-keel-scope` on each operation). Errors are `application/problem+json` (RFC 9457) with a stable `type`.',
+      },
+      ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
+      paths,
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'keel_<prefix>_<secret>', description: 'An API key from `POST /v1/admin/keys` or `npm run keys -- create`.' },
+        },
+      },
+    },
+    { allowEmptySchema: { unknown: true, any: true } },
+  );
+}

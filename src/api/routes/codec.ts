@@ -1,0 +1,84 @@
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { Router, type RequestHandler } from 'express';
+import { z } from 'zod';
+import { PayloadDecryptionError } from '../../codec/aes-gcm-codec';
+import type { Config } from '../../config';
+import type { Db } from '../../db/client';
+import { authenticate, requireAuth } from '../auth';
+import { HttpProblem } from '../problem';
+import { route } from '../validate';
+
+/**
+ * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
+ * can show operators decrypted payloads: `POST /codec/decode` and `/codec/encode` with
+ * `{ payloads: [{ metadata: { k: base64 }, data: base64 }] }`. Only keys with the `operator`
+ * scope may use it; the browser reaches it cross-origin from the Web UI's origin.
+ */
+export const OPERATOR_SCOPE = 'operator';
+
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const JsonPayload = z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() });
+const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) });
+type JsonPayload = z.infer<typeof JsonPayload>;
+
+function fromJson(p: JsonPayload): Payload {
+  return {
+    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    data: Buffer.from(p.data ?? '', 'base64'),
+  };
+}
+
+function toJson(p: Payload): JsonPayload {
+  return {
+    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+    data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
+  };
+}
+
+/** CORS for the Web UI's origin only; preflights are answered before authentication, as browsers send no credentials on them. */
+function uiCors(uiUrl: string): RequestHandler {
+  const allowed = new URL(uiUrl).origin;
+  return (req, res, next) => {
+    if (req.headers.origin === allowed) {
+      res.vary('Origin');
+      res.setHeader('Access-Control-Allow-Origin', allowed);
+      res.setHeader('Access-Control-Allow-Credentials', 'true');
+    }
+    if (req.method === 'OPTIONS') {
+      if (req.headers.origin === allowed) {
+        res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+        res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, X-Namespace');
+        res.setHeader('Access-Control-Max-Age', '600');
+      }
+      res.status(204).end();
+      return;
+    }
+    next();
+  };
+}
+
+export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec }): Router {
+  const router = Router();
+  router.use('/codec', uiCors(deps.config.TEMPORAL_UI_URL), authenticate(deps.db));
+  const handle = (op: 'encode' | 'decode') =>
+    route({ body: CodecRequest }, async (req, res, { body }) => {
+      if (!requireAuth(req).scopes.includes(OPERATOR_SCOPE)) {
+        throw new HttpProblem(403, 'forbidden', 'Forbidden', `This API key lacks the "${OPERATOR_SCOPE}" scope the codec endpoint needs.`);
+      }
+      const namespace = req.headers['x-namespace'];
+      if (namespace !== undefined && namespace !== deps.config.TEMPORAL_NAMESPACE) {
+        throw new HttpProblem(400, 'validation-error', 'Invalid request', `Namespace "${String(namespace)}" is not served here.`);
+      }
+      let payloads: Payload[];
+      try {
+        payloads = await deps.codec[op](body.payloads.map(fromJson));
+      } catch (err) {
+        if (err instanceof PayloadDecryptionError) throw new HttpProblem(422, 'undecodable-payload', 'Payload cannot be decoded', err.message);
+        throw err;
+      }
+      res.json({ payloads: payloads.map(toJson) });
+    });
+  router.post('/codec/encode', handle('encode'));
+  router.post('/codec/decode', handle('decode'));
+  return router;
+}

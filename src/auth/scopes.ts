@@ -1,0 +1,9 @@
+import { z } from 'zod';
+
+/**
+ * What a key may do. Scopes are explicit, none implies another: an `admin` key that should also
+ * start runs carries `runs:write` too, so a leaked key-management key cannot spend model budget.
+ */
+export const SCOPES = ['runs:write', 'runs:read', 'documents:write', 'operator', 'admin'] as const;
+export const Scope = z.enum(SCOPES);
+export type Scope = z.infer<typeof Scope>;

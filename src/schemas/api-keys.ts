@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { Scope } from '../auth/scopes';
+
+export const CreateApiKeyRequest = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    scopes: z.array(Scope).min(1).max(10).refine((s) => new Set(s).size === s.length, 'must not repeat a scope'),
+  })
+  .strict()
+  .meta({ id: 'CreateApiKeyRequest' });
+export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
+
+export const ApiKeyIdParams = z.object({ id: z.string().min(1).max(200) }).strict();
+
+export const ApiKeyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().meta({ description: 'The public part of the key: `keel_<prefix>_…`.' }),
+  scopes: z.array(z.string()),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+}).meta({ id: 'ApiKey' });
+export type ApiKeyView = z.infer<typeof ApiKeyView>;
+
+export const CreatedApiKey = ApiKeyView.extend({
+  key: z.string().meta({ description: 'The whole key. Shown once: only its hash is stored.' }),
+}).meta({ id: 'CreatedApiKey' });
+
+export const ApiKeyList = z.object({ data: z.array(ApiKeyView) }).meta({ id: 'ApiKeyList' });

@@ -1,0 +1,132 @@
+import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../src/codec/aes-gcm-codec';
+import { generatePayloadKeyEntry } from '../src/codec/keys';
+import { generateApiKey } from '../src/auth/api-keys';
+import { temporalCliPath } from '../src/dev/temporal-cli';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { eventually, http, startStack, type TestStack } from './support/stack';
+
+describe('encrypted Temporal payloads', function () {
+  this.timeout(120_000);
+  let stack: TestStack;
+  let operatorKey: string;
+  const marker = `Zebra-${randomUUID()}`;
+  const question = `Is ${marker} allowed to see the payroll of jane.roe@example.com?`;
+
+  before(async () => {
+    stack = await startStack({ label: 'codec', env: { KEEL_PAYLOAD_KEYS: `${generatePayloadKeyEntry('k2')},${generatePayloadKeyEntry('k1')}` } });
+    const key = generateApiKey();
+    await stack.db.apiKey.create({
+      data: { id: randomUUID(), tenantId: stack.tenantId, name: 'operator', prefix: key.prefix, hash: key.hash, scopes: ['operator'] },
+    });
+    operatorKey = key.key;
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  async function runToEnd(): Promise<{ id: string; startedInput: temporal.api.common.v1.IPayload }> {
+    const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question } } });
+    assert.equal(created.status, 202);
+    const id = created.body.id;
+    const result: unknown = await stack.temporal.workflow.getHandle(id).result();
+    // Control: the marker really went through the workflow (the offline model quotes the question).
+    assert.ok(JSON.stringify(result).includes(marker));
+    // A client without the codec sees the history exactly as the server stores it.
+    const history = await stack.env.client.workflow.getHandle(id).fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    assert.ok(started);
+    const raw = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+    assert.ok(raw.length > 1000, 'the history is not empty');
+    assert.equal(raw.includes(marker), false, 'the question leaked into the history in clear text');
+    assert.equal(raw.includes('jane.roe@example.com'), false);
+    assert.equal(raw.includes(Buffer.from(marker).toString('base64').slice(0, 16)), false);
+    return { id, startedInput: started };
+  }
+
+  it('keeps user input out of the stored history, and the API still reads the result', async () => {
+    const { id, startedInput } = await runToEnd();
+    assert.equal(Buffer.from(startedInput.metadata!.encoding!).toString(), ENCRYPTED_ENCODING);
+    assert.equal(Buffer.from(startedInput.metadata![KEY_ID_METADATA]!).toString(), 'k2');
+    const run = await eventually(async () => {
+      const res = await http<{ status: string; result: { answer: string } }>(stack, 'GET', `/v1/runs/${id}`);
+      return res.body.status === 'completed' ? res.body : undefined;
+    }, 'run to complete');
+    assert.ok(run.result.answer.includes(marker));
+  });
+
+  it('decodes for operators through the codec endpoint, and only for them', async () => {
+    const { startedInput } = await runToEnd();
+    const wire = {
+      payloads: [
+        {
+          metadata: Object.fromEntries(Object.entries(startedInput.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+          data: Buffer.from(startedInput.data!).toString('base64'),
+        },
+      ],
+    };
+    const decoded = await http<{ payloads: Array<{ metadata: Record<string, string>; data: string }> }>(stack, 'POST', '/codec/decode', {
+      body: wire,
+      apiKey: operatorKey,
+      headers: { 'x-namespace': 'default' },
+    });
+    assert.equal(decoded.status, 200, JSON.stringify(decoded.body));
+    const payload = decoded.body.payloads[0]!;
+    const value = defaultPayloadConverter.fromPayload<{ question: string }>({
+      metadata: Object.fromEntries(Object.entries(payload.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+      data: Buffer.from(payload.data, 'base64'),
+    });
+    assert.ok(value.question.includes(marker));
+
+    const reEncoded = await http<{ payloads: Array<{ metadata: Record<string, string> }> }>(stack, 'POST', '/codec/encode', { body: decoded.body, apiKey: operatorKey });
+    assert.equal(reEncoded.status, 200);
+    assert.equal(Buffer.from(reEncoded.body.payloads[0]!.metadata.encoding!, 'base64').toString(), ENCRYPTED_ENCODING);
+
+    const anonymous = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: wire, apiKey: null });
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    const tenantKey = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: wire });
+    assert.equal(tenantKey.status, 403);
+    assert.equal(tenantKey.body.type, 'https://keel.dev/problems/forbidden');
+    const tampered = { payloads: [{ ...wire.payloads[0]!, data: Buffer.from('x'.repeat(40)).toString('base64') }] };
+    const bad = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: tampered, apiKey: operatorKey });
+    assert.equal(bad.status, 422);
+    const otherNamespace = await http(stack, 'POST', '/codec/decode', { body: wire, apiKey: operatorKey, headers: { 'x-namespace': 'other' } });
+    assert.equal(otherNamespace.status, 400);
+  });
+
+  it("lets Temporal's own CLI show decrypted history through the endpoint", async () => {
+    const { id } = await runToEnd();
+    const show = (auth: string[]) =>
+      promisify(execFile)(
+        temporalCliPath(),
+        ['workflow', 'show', '--address', stack.env.address, '--workflow-id', id, '--output', 'json', '--codec-endpoint', `${stack.baseUrl}/codec`, ...auth],
+        { maxBuffer: 10 * 1024 * 1024 },
+      );
+    const decoded = await show(['--codec-auth', `Bearer ${operatorKey}`]);
+    const startedInput = (stdout: string) => {
+      const history = JSON.parse(stdout) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ data: string }> } } }> };
+      return Buffer.from(history.events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!.data, 'base64').toString('utf8');
+    };
+    assert.ok(startedInput(decoded.stdout).includes(marker), 'the operator sees the question');
+  });
+
+  it("answers the Web UI's CORS preflight for its origin only", async () => {
+    const preflight = (origin: string) =>
+      fetch(`${stack.baseUrl}/codec/decode`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-namespace' },
+      });
+    const ui = await preflight('http://localhost:8233');
+    assert.equal(ui.status, 204);
+    assert.equal(ui.headers.get('access-control-allow-origin'), 'http://localhost:8233');
+    assert.equal(ui.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(ui.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    const other = await preflight('https://evil.example');
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  });
+});

@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createApp } from '../src/api/app';
+import { problemHandler } from '../src/api/problem';
+import { requestTimeout } from '../src/api/timeout';
+import type { Config } from '../src/config';
+import { http, startStack, type HttpResult, type TestStack } from './support/stack';
+
+function assertProblem(res: HttpResult<unknown>, status: number, slug: string): void {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal((res.body as { type: string }).type, `https://keel.dev/problems/${slug}`);
+}
+
+async function listen(app: Express): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const RATE = 12;
+const QUOTA = 3;
+
+describe('limits: rate, in-flight quota, timeouts, headers', function () {
+  this.timeout(120_000);
+  let stack: TestStack;
+
+  before(async () => {
+    stack = await startStack({
+      label: 'limits',
+      workers: false,
+      env: { KEEL_RATE_LIMIT_PER_MINUTE: String(RATE), KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: String(QUOTA), KEEL_CORS_ORIGINS: 'https://app.example.com' },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  const secondApi = (config: Config, redis: Redis) =>
+    listen(createApp({ db: stack.db, temporal: stack.temporal, config, log: pino({ level: 'silent' }), redis }));
+
+  it('rate-limits each tenant across every API process, with 429 and Retry-After', async () => {
+    const redis = new Redis(stack.config.REDIS_URL, { enableOfflineQueue: false });
+    const other = await secondApi(stack.config, redis);
+    try {
+      const r = await stack.addTenant('rate-r');
+      const apis = [stack.baseUrl, other.baseUrl];
+      for (let i = 0; i < RATE; i++) {
+        const res = await http({ baseUrl: apis[i % 2]!, apiKey: r.apiKey }, 'GET', '/v1/runs');
+        assert.equal(res.status, 200, `request ${i + 1}`);
+      }
+      for (const baseUrl of apis) {
+        const limited = await http({ baseUrl, apiKey: r.apiKey }, 'GET', '/v1/runs');
+        assertProblem(limited, 429, 'rate-limited');
+        const retryAfter = Number(limited.headers.get('retry-after'));
+        assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      }
+      // Another tenant has its own budget.
+      const s = await stack.addTenant('rate-s');
+      assert.equal((await http({ baseUrl: other.baseUrl, apiKey: s.apiKey }, 'GET', '/v1/runs')).status, 200);
+    } finally {
+      await other.close();
+      redis.disconnect();
+    }
+  });
+
+  it('falls back to a per-process limit when Redis is unreachable', async () => {
+    // Port 1 on loopback: nothing listens, so every Redis command fails at once.
+    const deadRedis = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
+    deadRedis.on('error', () => undefined);
+    const api = await secondApi({ ...stack.config, KEEL_REDIS_PREFIX: 'keel-test:dead:' }, deadRedis);
+    try {
+      const t = await stack.addTenant('rate-no-redis');
+      for (let i = 0; i < RATE; i++) assert.equal((await http({ baseUrl: api.baseUrl, apiKey: t.apiKey }, 'GET', '/v1/runs')).status, 200);
+      assertProblem(await http({ baseUrl: api.baseUrl, apiKey: t.apiKey }, 'GET', '/v1/runs'), 429, 'rate-limited');
+    } finally {
+      await api.close();
+      deadRedis.disconnect();
+    }
+  });
+
+  it('caps runs in flight per tenant, exactly, under concurrent requests', async () => {
+    const q = await stack.addTenant('quota-q');
+    const asQ = { baseUrl: stack.baseUrl, apiKey: q.apiKey };
+    const results = await Promise.all(
+      Array.from({ length: QUOTA * 2 }, (_, i) => http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `quota ${i}` } } })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [...Array<number>(QUOTA).fill(202), ...Array<number>(QUOTA).fill(429)]);
+    for (const r of results.filter((x) => x.status === 429)) {
+      assertProblem(r, 429, 'concurrency-limit');
+      assert.ok(r.headers.get('retry-after'));
+    }
+    assert.equal(await stack.db.run.count({ where: { tenantId: q.tenantId } }), QUOTA);
+    const workflows = await stack.temporal.workflow.count(`KeelTenant = "${q.tenantId}"`);
+    assert.equal(workflows.count, QUOTA, 'a refused request started a workflow');
+
+    // Another tenant is not affected; a finished run frees a slot.
+    assert.equal((await http(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'tenant A' } } })).status, 202);
+    const first = await stack.db.run.findFirstOrThrow({ where: { tenantId: q.tenantId } });
+    await stack.db.run.update({ where: { id: first.id }, data: { status: 'completed' } });
+    assert.equal((await http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'one more' } } })).status, 202);
+  });
+
+  it('answers an Idempotency-Key replay at the quota with the existing run, not a 429', async () => {
+    const t = await stack.addTenant('quota-idem');
+    const asT = { baseUrl: stack.baseUrl, apiKey: t.apiKey };
+    const post = (key: string) => http<{ id: string }>(asT, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `idem ${key}` } }, headers: { 'idempotency-key': key } });
+    const first = await post('k0');
+    assert.equal(first.status, 202);
+    for (let i = 1; i < QUOTA; i++) assert.equal((await post(`k${i}`)).status, 202);
+    const replay = await post('k0');
+    assert.equal(replay.status, 200, JSON.stringify(replay.body));
+    assert.equal(replay.body.id, first.body.id);
+    assertProblem(await post('k-new'), 429, 'concurrency-limit');
+    assert.equal(await stack.db.run.count({ where: { tenantId: t.tenantId } }), QUOTA);
+  });
+
+  it('sends security headers and answers CORS only for allowed origins', async () => {
+    const res = await fetch(`${stack.baseUrl}/healthz`);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN');
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal(res.headers.get('x-powered-by'), null);
+
+    const preflight = (origin: string) =>
+      fetch(`${stack.baseUrl}/v1/runs`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+    const allowed = await preflight('https://app.example.com');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    const denied = await preflight('https://elsewhere.example.com');
+    assert.equal(denied.headers.get('access-control-allow-origin'), null);
+    const actual = await http(stack, 'GET', '/v1/runs', { headers: { origin: 'https://app.example.com' } });
+    assert.equal(actual.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    assert.match(actual.headers.get('access-control-expose-headers') ?? '', /Retry-After/);
+  });
+
+  it('answers 503 request-timeout when a handler takes too long', async () => {
+    const app = express();
+    app.use(requestTimeout(200));
+    app.get('/slow', () => undefined);
+    app.get('/fast', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(problemHandler(pino({ level: 'silent' })));
+    const api = await listen(app);
+    try {
+      const slow = await fetch(`${api.baseUrl}/slow`);
+      assert.equal(slow.status, 503);
+      assert.match(slow.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(((await slow.json()) as { type: string }).type, 'https://keel.dev/problems/request-timeout');
+      assert.equal(slow.headers.get('retry-after'), '5');
+      assert.equal((await fetch(`${api.baseUrl}/fast`)).status, 200);
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -1,0 +1,115 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Router } from 'express';
+import pino from 'pino';
+import { createApp } from '../src/api/app';
+import { API_VERSION } from '../src/api/docs';
+import { buildOpenApiDocument, servedRoutes, toOpenApiPath } from '../src/api/openapi';
+import { loadConfig } from '../src/config';
+import { ResponseChecker, type OpenApiDoc } from './support/openapi-check';
+
+/**
+ * The document is generated from the routes the app serves. Building the app does no I/O, so
+ * these tests need no stack: the clients are never called.
+ */
+function offlineApp() {
+  return createApp({ db: {} as never, temporal: { options: { namespace: 'default' } } as never, config: loadConfig({ LOG_LEVEL: 'silent' }), log: pino({ level: 'silent' }), redis: {} as never });
+}
+
+describe('OpenAPI document', () => {
+  const app = offlineApp();
+  const doc = buildOpenApiDocument(app, { version: API_VERSION }) as unknown as OpenApiDoc & { openapi: string; components: { securitySchemes: object } };
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    assert.equal(doc.openapi, '3.1.0');
+    const result = await new Validator().validate(doc as unknown as Record<string, unknown>);
+    assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+  });
+
+  it('describes every route Express serves, and nothing else', () => {
+    const served = servedRoutes(app);
+    assert.ok(served.length >= 9, `only ${served.length} routes found: is the router walk broken?`);
+    const undocumented = served.filter((r) => !r.spec).map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    assert.deepEqual(undocumented, [], 'register these with defineRoute');
+    const inDoc = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)).sort();
+    assert.deepEqual(inDoc, served.map((r) => `${r.method} ${toOpenApiPath(r.path)}`).sort());
+  });
+
+  it('notices a route registered without its documentation', () => {
+    const extra = offlineApp();
+    const router = Router();
+    router.get('/v1/secret-feature', (_req, res) => {
+      res.json({});
+    });
+    extra.use(router);
+    assert.deepEqual(servedRoutes(extra).filter((r) => !r.spec).map((r) => r.path), ['/v1/secret-feature']);
+  });
+
+  it('gives every operation a summary, a success response with an example, the auth scheme and problem responses', () => {
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, raw] of Object.entries(ops)) {
+        const op = raw as unknown as {
+          summary?: string;
+          security?: Array<Record<string, string[]>>;
+          'x-keel-scope'?: string;
+          responses: Record<string, { content?: Record<string, { example?: unknown }> }>;
+        };
+        const where = `${method} ${path}`;
+        assert.ok(op.summary, `${where}: summary`);
+        const success = Object.entries(op.responses).filter(([s]) => s.startsWith('2'));
+        assert.ok(success.length > 0, `${where}: success response`);
+        if (path !== '/openapi.json') assert.ok(success.some(([, r]) => r.content?.['application/json']?.example !== undefined), `${where}: example`);
+        assert.ok(op.responses['500']?.content?.['application/problem+json'], `${where}: 500 problem`);
+        if (path.startsWith('/v1/')) {
+          assert.deepEqual(op.security, [{ apiKey: [] }], `${where}: security`);
+          assert.ok(op['x-keel-scope'], `${where}: scope`);
+          for (const s of ['401', '403', '429']) assert.ok(op.responses[s]?.content?.['application/problem+json'], `${where}: ${s}`);
+        } else assert.deepEqual(op.security, [], `${where}: public`);
+      }
+    }
+    assert.deepEqual(Object.keys(doc.components.securitySchemes), ['apiKey']);
+    const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => (op as unknown as { operationId: string }).operationId));
+    assert.equal(new Set(ids).size, ids.length, `operationIds repeat: ${ids.join(', ')}`);
+    assert.ok(ids.includes('getV1RunsId'), ids.join(', '));
+  });
+
+  it('catches a response that does not match it', () => {
+    const checker = new ResponseChecker(doc);
+    assert.deepEqual(checker.check('GET', '/healthz', 200, 'application/json', { status: 'ok' }), []);
+    assert.equal(checker.check('GET', '/healthz', 200, 'application/json', { status: 'fine' }).length, 1);
+    assert.match(checker.check('GET', '/healthz', 418, 'application/json', {})[0] ?? '', /status not documented/);
+    assert.match(checker.check('GET', '/v1/runs/x', 404, 'application/json', {})[0] ?? '', /content type/);
+    assert.equal(checker.check('GET', '/v1/runs/x', 404, 'application/problem+json', { type: 'x' }).length, 1);
+    assert.deepEqual(checker.check('GET', '/not/documented', 404, 'text/html', ''), []);
+  });
+
+  it('serves /openapi.json and interactive docs at /docs from node_modules', async () => {
+    const server: Server = await new Promise((resolve) => {
+      const s = offlineApp().listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const json = await fetch(`${base}/openapi.json`);
+      assert.equal(json.status, 200);
+      assert.deepEqual(await json.json(), JSON.parse(JSON.stringify(doc)));
+      const page = await fetch(`${base}/docs/`);
+      assert.equal(page.status, 200);
+      const html = await page.text();
+      assert.match(html, /swagger-ui/);
+      assert.doesNotMatch(html, /https?:\/\/(?!127\.0\.0\.1)[^"']*\.(js|css)/, 'the page loads assets from another host');
+      for (const asset of ['swagger-ui-bundle.js', 'swagger-ui.css', 'swagger-ui-init.js']) {
+        const res = await fetch(`${base}/docs/${asset}`);
+        assert.equal(res.status, 200, asset);
+      }
+      const init = await (await fetch(`${base}/docs/swagger-ui-init.js`)).text();
+      assert.match(init, /\/openapi\.json/);
+    } finally {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+    }
+  });
+});
