@@ -1,28 +1,15 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  patched,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   FailureType,
   ResumeRejection,
   resumeRunUpdate,
-  runProgressQuery,
-  SearchAttr,
   type AnswerResult,
   type AnswerWorkflowInput,
   type ResumeRequest,
-  type RunProgress,
-  type RunStatus,
 } from '../shared';
 import { alert, dbWrite, guardrail, llmCall } from './profiles';
+import { failureSummary, recordRunFailure, trackRun } from './run-steps';
 import { produceAnswer } from './strategies';
 
 // Summaries name each step in the Temporal Web UI's event history.
@@ -32,19 +19,13 @@ const llm = proxyActivities<Activities>({ ...llmCall, summary: 'Ask the model' }
 const store = proxyActivities<Activities>({ ...dbWrite, summary: 'Store the answer' });
 const alerts = proxyActivities<Activities>({ ...alert, summary: 'Tell an operator the run is paused' });
 
-function failureSummary(err: unknown, step: string | null): { type: string; message: string; step?: string } {
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  const type = cause instanceof ApplicationFailure && cause.type ? cause.type : cause instanceof Error ? cause.name : 'Error';
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return { type, message, ...(step ? { step } : {}) };
-}
 
 /** Answer a question: sanitize the input, ask the model, store the result. */
 export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> {
   const { runId, tenantId } = input;
   const pauseOnFailure = input.onFailure === 'pause';
-  const progress: RunProgress = { status: 'running', step: null, completedSteps: [] };
-  setHandler(runProgressQuery, () => progress);
+  const run = trackRun();
+  const { progress, setStatus } = run;
 
   let paused: { step: string; optional: boolean } | undefined;
   let decision: ResumeRequest | undefined;
@@ -64,10 +45,6 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     },
   );
 
-  const setStatus = (status: RunStatus) => {
-    progress.status = status;
-    upsertSearchAttributes([{ key: SearchAttr.status, value: status }]);
-  };
 
   /** Parks the run until an operator decides; no timer runs, so a paused run costs nothing. */
   const waitForOperator = async (name: string, optional: boolean, err: ActivityFailure): Promise<ResumeRequest> => {
@@ -129,13 +106,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     setStatus('completed');
     return result;
   } catch (err) {
-    const failedStep = progress.step;
-    const status: RunStatus = isCancellation(err) ? 'cancelled' : 'failed';
-    // Recording the outcome must survive the cancellation that caused it.
-    await CancellationScope.nonCancellable(async () => {
-      setStatus(status);
-      await db.markRunFinished({ runId, tenantId, status, error: failureSummary(err, failedStep) });
-    });
+    await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
     throw err;
   }
 }

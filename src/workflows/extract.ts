@@ -1,8 +1,8 @@
-import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FailureType, type ExtractResult, type ExtractWorkflowInput, type RunStatus } from '../shared';
+import { FailureType, type ExtractResult, type ExtractWorkflowInput } from '../shared';
 import { dbWrite, llmCall } from './profiles';
-import { failureSummary, trackRun } from './run-steps';
+import { recordRunFailure, trackRun } from './run-steps';
 
 const db = proxyActivities<Activities>(dbWrite);
 const llm = proxyActivities<Activities>(llmCall);
@@ -15,7 +15,8 @@ const llm = proxyActivities<Activities>(llmCall);
  */
 export async function extract(input: ExtractWorkflowInput): Promise<ExtractResult> {
   const { runId, tenantId, schema, options, source } = input;
-  const { progress, setStatus, step } = trackRun();
+  const run = trackRun();
+  const { setStatus, step } = run;
   setStatus('running');
   try {
     await db.markRunRunning({ runId, tenantId });
@@ -49,12 +50,7 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
     setStatus('completed');
     return result;
   } catch (err) {
-    const failedStep = progress.step;
-    const status: RunStatus = isCancellation(err) ? 'cancelled' : 'failed';
-    await CancellationScope.nonCancellable(async () => {
-      setStatus(status);
-      await db.markRunFinished({ runId, tenantId, status, error: failureSummary(err, failedStep) });
-    });
+    await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
     throw err;
   }
 }

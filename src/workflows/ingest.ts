@@ -1,8 +1,8 @@
-import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { IngestResult, IngestWorkflowInput, RunStatus } from '../shared';
+import type { IngestResult, IngestWorkflowInput } from '../shared';
 import { dbWrite, embedCall, ingestWork } from './profiles';
-import { failureSummary, trackRun } from './run-steps';
+import { recordRunFailure, trackRun } from './run-steps';
 
 const db = proxyActivities<Activities>(dbWrite);
 const docs = proxyActivities<Activities>(ingestWork);
@@ -11,7 +11,8 @@ const embed = proxyActivities<Activities>(embedCall);
 /** Ingest a document version: extract → chunk → embed → publish (searchable, corpus version bumped). */
 export async function ingest(input: IngestWorkflowInput): Promise<IngestResult> {
   const { runId, tenantId, documentId, versionId } = input;
-  const { progress, setStatus, step } = trackRun();
+  const run = trackRun();
+  const { setStatus, step } = run;
   const ref = { runId, tenantId, versionId };
   setStatus('running');
   try {
@@ -25,13 +26,9 @@ export async function ingest(input: IngestWorkflowInput): Promise<IngestResult> 
     setStatus('completed');
     return result;
   } catch (err) {
-    const failedStep = progress.step;
-    const status: RunStatus = isCancellation(err) ? 'cancelled' : 'failed';
-    const summary = failureSummary(err, failedStep);
-    await CancellationScope.nonCancellable(async () => {
-      setStatus(status);
-      await db.failDocument({ tenantId, documentId, versionId, error: { type: summary.type, message: summary.message } });
-      await db.markRunFinished({ runId, tenantId, status, error: summary });
+    await recordRunFailure(err, run, async (status, error) => {
+      await db.failDocument({ tenantId, documentId, versionId, error: { type: error.type, message: error.message } });
+      await db.markRunFinished({ runId, tenantId, status, error });
     });
     throw err;
   }

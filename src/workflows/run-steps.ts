@@ -1,4 +1,4 @@
-import { ApplicationFailure, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { runProgressQuery, SearchAttr, type RunProgress, type RunStatus } from '../shared';
 
 /** Progress bookkeeping shared by Keel's workflows: the query handler, status attribute and named steps. */
@@ -19,10 +19,34 @@ export function trackRun() {
   return { progress, setStatus, step };
 }
 
-export function failureSummary(err: unknown, step: string | null): { type: string; message: string; step?: string; details?: unknown } {
+export interface FailureSummary {
+  type: string;
+  message: string;
+  step?: string;
+  details?: unknown;
+}
+
+export function failureSummary(err: unknown, step: string | null): FailureSummary {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   const type = cause instanceof ApplicationFailure && cause.type ? cause.type : cause instanceof Error ? cause.name : 'Error';
   const message = cause instanceof Error ? cause.message : String(cause);
   const details = cause instanceof ApplicationFailure && cause.details?.length ? cause.details[0] : undefined;
   return { type, message, ...(step ? { step } : {}), ...(details === undefined ? {} : { details }) };
+}
+
+/**
+ * Records how a run ended after `err`: `cancelled` or `failed`, with the step it failed in.
+ * The write runs in a non-cancellable scope so it survives the cancellation that caused it.
+ */
+export async function recordRunFailure(
+  err: unknown,
+  run: { progress: RunProgress; setStatus: (status: RunStatus) => void },
+  write: (status: RunStatus, error: FailureSummary) => Promise<void>,
+): Promise<void> {
+  const status: RunStatus = isCancellation(err) ? 'cancelled' : 'failed';
+  const error = failureSummary(err, run.progress.step);
+  await CancellationScope.nonCancellable(async () => {
+    run.setStatus(status);
+    await write(status, error);
+  });
 }
