@@ -49,7 +49,7 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
   });
 
   const secondApi = (config: Config, redis: Redis) =>
-    listen(createApp({ db: stack.db, temporal: stack.temporal, config, log: pino({ level: 'silent' }), redis }));
+    listen(createApp({ db: stack.db, temporal: stack.temporal, config, store: stack.store, log: pino({ level: 'silent' }), redis }));
 
   it('rate-limits each tenant across every API process, with 429 and Retry-After', async () => {
     const redis = new Redis(stack.config.REDIS_URL, { enableOfflineQueue: false });

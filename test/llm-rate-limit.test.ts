@@ -24,7 +24,7 @@ describe('keel-llm: a task-queue-wide cap on model calls', function () {
         namespace: 'default',
         taskQueues: queues,
         llmMaxPerSecond: perSecond,
-        deps: { db: stack.db, llm: createLlmClient(stack.config), prices: stack.config.KEEL_MODEL_PRICES },
+        deps: { db: stack.db, llm: createLlmClient(stack.config), prices: stack.config.KEEL_MODEL_PRICES, store: stack.store },
       });
       workers.push(...created);
       running.push(...created.map((w) => w.run()));

@@ -33,7 +33,7 @@ describe('OpenTelemetry: one trace from the API through the workflow to its acti
       namespace: 'default',
       taskQueues: [TaskQueue.workflows, TaskQueue.llm],
       tracing,
-      deps: { db: stack.db, llm: createLlmClient(stack.config), prices: stack.config.KEEL_MODEL_PRICES },
+      deps: { db: stack.db, llm: createLlmClient(stack.config), prices: stack.config.KEEL_MODEL_PRICES, store: stack.store },
     });
     running = workers.map((w) => w.run());
     const temporal = new Client({
@@ -41,7 +41,7 @@ describe('OpenTelemetry: one trace from the API through the workflow to its acti
       dataConverter: keelDataConverter(undefined),
       interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] },
     });
-    const app = createApp({ db: stack.db, temporal, config: stack.config, log: pino({ level: 'silent' }), tracer: tracing.tracer });
+    const app = createApp({ db: stack.db, temporal, config: stack.config, store: stack.store, redis: stack.redis, log: pino({ level: 'silent' }), tracer: tracing.tracer });
     server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

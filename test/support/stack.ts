@@ -40,6 +40,8 @@ export interface TestStack {
   temporal: Client;
   env: TestWorkflowEnvironment;
   model: ModelServer;
+  /** The API's Redis client (rate limits), for tests that build a second API process. */
+  redis: Redis;
   store: ObjectStore;
   /** Adds another tenant with its own key, for isolation tests. */
   addTenant(name: string, scopes?: string[]): Promise<{ tenantId: string; apiKey: string }>;
@@ -144,6 +146,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     temporal,
     env,
     model,
+    redis,
     store,
     addTenant: (name, scopes) => seedTenant(db, name, scopes),
     async stop() {
@@ -186,7 +189,7 @@ export async function http<T = Record<string, unknown>>(
   stack: Pick<TestStack, 'baseUrl' | 'apiKey'>,
   method: string,
   path: string,
-  opts: { body?: unknown; rawBody?: string; headers?: Record<string, string>; apiKey?: string | null } = {},
+  opts: { body?: unknown; rawBody?: string; form?: FormData; headers?: Record<string, string>; apiKey?: string | null } = {},
 ): Promise<HttpResult<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   const key = opts.apiKey === undefined ? stack.apiKey : opts.apiKey;
@@ -195,9 +198,12 @@ export async function http<T = Record<string, unknown>>(
   if (opts.rawBody !== undefined) body = opts.rawBody;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-  const res = await fetch(stack.baseUrl + path, { method, headers, body });
+  // A form goes as multipart/form-data; fetch sets the boundary.
+  const res = await fetch(stack.baseUrl + path, { method, headers, body: opts.form ?? body });
   const text = await res.text();
-  const parsed = (text ? JSON.parse(text) : undefined) as T;
+  // JSON bodies are parsed; others (a downloaded file, metrics) stay text.
+  const json = /^application\/(?:[\w.+-]*\+)?json\b/.test(res.headers.get('content-type') ?? '');
+  const parsed = (text && json ? JSON.parse(text) : text || undefined) as T;
   const mismatches = (await checkerFor(stack.baseUrl)).check(method, path, res.status, res.headers.get('content-type'), parsed);
   if (mismatches.length) throw new Error(`response does not match the OpenAPI document: ${mismatches.join('; ')}`);
   return { status: res.status, headers: res.headers, body: parsed };

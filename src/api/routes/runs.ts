@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import type { Run, RunStep } from '../../generated/prisma/client';
+import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
 import type { KeelMetrics } from '../../metrics/metrics';
@@ -137,7 +137,8 @@ export function runsRouter(deps: RunsDeps): Router {
       // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
       // to start the workflow; the others answer with that run.
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
-        id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
+        // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
+        id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
