@@ -8,8 +8,15 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ResponseSpec {
   description: string;
+  /** A JSON body (`application/json`). */
   schema?: z.ZodType;
   example?: unknown;
+  /**
+   * A body that is not JSON (a downloaded file, Prometheus text): the media types it may come in,
+   * each with an optional example; `binary` bodies get no schema (OpenAPI 3.1's way to say "bytes"),
+   * others are a string. Exclusive with `schema`.
+   */
+  raw?: { binary?: boolean; mediaTypes: Record<string, { example?: unknown }> };
   /** Response headers worth documenting, e.g. `Location`. */
   headers?: Record<string, string>;
 }
@@ -32,6 +39,11 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   bodyExample?: unknown;
+  /**
+   * A `multipart/form-data` request body, documented only: the handler streams it itself (to
+   * enforce a size limit while reading), so no JSON body is parsed or required. Exclusive with `body`.
+   */
+  multipart?: { schema: z.ZodType; example?: unknown };
   /** Request headers, documented only: a handler that takes one parses it itself. */
   headers?: z.ZodObject;
   responses: Record<number, ResponseSpec>;
@@ -54,6 +66,7 @@ export function defineRoute<P = unknown, Q = unknown, B = unknown>(
   handler: (req: Request, res: Response, input: Parsed<P, Q, B>) => Promise<void>,
 ): void {
   if (!spec.path.startsWith('/')) throw new Error(`route path must be absolute: ${spec.path}`);
+  if (spec.body && spec.multipart) throw new Error(`${spec.method} ${spec.path}: a JSON body or a multipart one, not both`);
   const parsed: DocumentedHandler = route({ params: spec.params, query: spec.query, body: spec.body }, handler);
   parsed[ROUTE_SPEC] = spec;
   const chain: RequestHandler[] = spec.scope === 'public' ? [parsed] : [requireScope(spec.scope), parsed];

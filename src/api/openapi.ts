@@ -47,7 +47,7 @@ const retryAfter = {
 /** Which problems an operation can answer, from what it declares: auth, scope, parsing, ids. */
 function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
   const r: ZodOpenApiResponsesObject = {};
-  if (spec.params || spec.query || spec.body || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
+  if (spec.params || spec.query || spec.body || spec.multipart || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
   if (spec.scope !== 'public') {
     r['401'] = problemResponse('No key, or a key that is unknown, malformed or revoked (`unauthorized`).');
     r['403'] = problemResponse('The key lacks the scope this operation needs (`insufficient-scope`).');
@@ -57,6 +57,10 @@ function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
   if (spec.body) {
     r['413'] = problemResponse('The body is over the size limit (`payload-too-large`).');
     r['415'] = problemResponse('The body is not `application/json` (`unsupported-media-type`).');
+  }
+  if (spec.multipart) {
+    r['413'] = problemResponse('The upload is over the size limit (`payload-too-large`).');
+    r['415'] = problemResponse('The body is not `multipart/form-data`, or the file is of a type Keel does not read (`unsupported-media-type`).');
   }
   for (const status of spec.problems ?? []) r[String(status) as `4${string}`] ??= problemResponse('See the problem `type`.');
   r['500'] = problemResponse('An unexpected error; it was logged (`internal-error`).');
@@ -73,10 +77,16 @@ function operationId(spec: RouteSpec): string {
 function operation(spec: RouteSpec): ZodOpenApiOperationObject {
   const responses: ZodOpenApiResponsesObject = {};
   for (const [status, res] of Object.entries(spec.responses)) {
+    const example = res.example !== undefined ? { example: res.example } : {};
+    const raw = res.raw;
+    if (raw && res.schema) throw new Error(`${spec.method} ${spec.path} → ${status}: a JSON schema or a raw body, not both`);
     responses[status as `2${string}`] = {
       description: res.description,
       ...(res.headers ? { headers: Object.fromEntries(Object.entries(res.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' as const } }])) } : {}),
-      ...(res.schema ? { content: { 'application/json': { schema: res.schema, ...(res.example !== undefined ? { example: res.example } : {}) } } } : {}),
+      ...(res.schema ? { content: { 'application/json': { schema: res.schema, ...example } } } : {}),
+      ...(raw
+        ? { content: Object.fromEntries(Object.entries(raw.mediaTypes).map(([t, m]) => [t, { ...(raw.binary ? {} : { schema: { type: 'string' as const } }), ...(m.example !== undefined ? { example: m.example } : {}) }])) }
+        : {}),
     };
   }
   const requestParams: ZodOpenApiOperationObject['requestParams'] = {};
@@ -92,6 +102,9 @@ function operation(spec: RouteSpec): ZodOpenApiOperationObject {
     ...(spec.params || spec.query || spec.headers ? { requestParams } : {}),
     ...(spec.body
       ? { requestBody: { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body, ...(spec.bodyExample !== undefined ? { example: spec.bodyExample } : {}) } } } }
+      : {}),
+    ...(spec.multipart
+      ? { requestBody: { required: true, content: { 'multipart/form-data': { schema: spec.multipart.schema, ...(spec.multipart.example !== undefined ? { example: spec.multipart.example } : {}) } } } }
       : {}),
     responses: { ...problemResponses(spec), ...responses },
   };
