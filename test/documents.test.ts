@@ -37,8 +37,9 @@ async function upload(stack: TestStack, bytes: Buffer, fileName: string, type: s
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   form.append('file', new Blob([new Uint8Array(bytes)], { type }), fileName);
-  const res = await fetch(`${stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
-  return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as UploadBody & { type?: string; detail?: string } };
+  // Through http(), so every upload answer is checked against the OpenAPI document too.
+  const res = await http<UploadBody & { type?: string; detail?: string }>(stack, 'POST', '/v1/documents', { form });
+  return { status: res.status, contentType: res.headers.get('content-type'), body: res.body };
 }
 
 async function startRun(stack: TestStack, body: unknown): Promise<string> {

@@ -52,8 +52,8 @@ describe('object storage on a real S3-compatible server', function () {
     const pdf = await readFile(path.join(__dirname, 'fixtures/documents/handbook.pdf'));
     const form = new FormData();
     form.append('file', new Blob([new Uint8Array(pdf)], { type: 'application/pdf' }), 'handbook.pdf');
-    const res = await fetch(`${stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
-    const up = (await res.json()) as { id: string; versionId: string; ingestRunId: string };
+    const res = await http<{ id: string; versionId: string; ingestRunId: string }>(stack, 'POST', '/v1/documents', { form });
+    const up = res.body;
     assert.equal(res.status, 202);
 
     const version = await stack.db.documentVersion.findUniqueOrThrow({ where: { id: up.versionId } });

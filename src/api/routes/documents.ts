@@ -3,7 +3,6 @@ import busboy from 'busboy';
 import { Router, type Request } from 'express';
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { z } from 'zod';
 import { checkSchema } from '../../activities/extract';
 import type { Config } from '../../config';
 import { detectDocumentType, UnsupportedContentError } from '../../documents/media-type';
@@ -11,9 +10,13 @@ import type { Db } from '../../db/client';
 import { Prisma } from '../../generated/prisma/client';
 import { SearchAttr, TaskQueue, type IngestWorkflowInput } from '../../shared';
 import { contentKey, type ObjectStore } from '../../storage';
+import {
+  DocumentDeduplicated, DocumentDeleted, DocumentList, DocumentParams, DocumentUploaded, DocumentUploadForm, DocumentView,
+  ExtractionSchemaView, ListDocumentsQuery, RegisterSchemaRequest, SchemaParams, UploadFields,
+} from '../../schemas/documents';
 import { requireAuth } from '../auth';
+import { defineRoute } from '../define-route';
 import { HttpProblem, problems } from '../problem';
-import { route } from '../validate';
 
 export interface DocumentsDeps {
   db: Db;
@@ -28,10 +31,6 @@ interface Upload {
   mediaType: string;
   fields: Record<string, string>;
 }
-
-const UploadFields = z
-  .object({ name: z.string().trim().min(1).max(300).optional(), documentId: z.uuid().optional() })
-  .strict();
 
 /** Reads one `file` part (and small text fields) from a multipart body, enforcing the size limit while streaming. */
 function readUpload(req: Request, maxBytes: number): Promise<Upload> {
@@ -84,9 +83,14 @@ function readUpload(req: Request, maxBytes: number): Promise<Upload> {
   });
 }
 
-const DocumentParams = z.object({ id: z.uuid() }).strict();
-const ListDocumentsQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) }).strict();
-const SchemaParams = z.object({ name: z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)') }).strict();
+const exampleDocId = '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80';
+const exampleVersionId = '5b7c1e2a-9d3f-4e6a-8b1c-2d3e4f5a6b7c';
+const exampleRunId = '0193a0f2-7d00-7a1b-8c2d-3e4f5a6b7c8d';
+const exampleVersion = {
+  id: exampleVersionId, version: 1, sha256: 'a3f5…', mediaType: 'application/pdf', sizeBytes: 48213, status: 'ready',
+  pages: 12, chunks: 57, ingestRunId: exampleRunId, createdAt: '2026-01-05T10:00:00.000Z',
+};
+const travelSchema = { type: 'object', properties: { destination: { type: 'string' }, nights: { type: 'integer' } }, required: ['destination'] };
 
 export function documentsRouter(deps: DocumentsDeps): Router {
   const { db, temporal, config, store } = deps;
@@ -105,8 +109,27 @@ export function documentsRouter(deps: DocumentsDeps): Router {
     createdAt: v.createdAt.toISOString(),
   });
 
-  router.post('/v1/documents', (req, res, next) => {
-    void (async () => {
+  defineRoute(
+    router,
+    {
+      method: 'post', path: '/v1/documents', tags: ['documents'], scope: 'documents:write',
+      summary: 'Upload a document',
+      description: 'Stores the file and starts its ingest run. The same bytes again (in this tenant) answer `200` with the existing version and start nothing. The size limit is enforced while the body streams in.',
+      multipart: { schema: DocumentUploadForm, example: { file: '<bytes of travel-policy.pdf>', name: 'Travel policy' } },
+      responses: {
+        202: {
+          description: 'Stored; the ingest run is started.', schema: DocumentUploaded, headers: { Location: 'The document.' },
+          example: { id: exampleDocId, versionId: exampleVersionId, ingestRunId: exampleRunId, status: 'processing', links: { self: `/v1/documents/${exampleDocId}`, ingestRun: `/v1/runs/${exampleRunId}` } },
+        },
+        200: {
+          description: 'These bytes were uploaded before: the existing version.', schema: DocumentDeduplicated,
+          example: { id: exampleDocId, versionId: exampleVersionId, ingestRunId: exampleRunId, status: 'ready', deduplicated: true },
+        },
+      },
+      // `documentId` naming another tenant's (or no) document.
+      problems: [404],
+    },
+    async (req, res) => {
       const { tenantId } = requireAuth(req);
       const upload = await readUpload(req, config.KEEL_MAX_UPLOAD_BYTES);
       const fields = UploadFields.safeParse(upload.fields);
@@ -191,21 +214,45 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         id: documentId, versionId, ingestRunId: runId, status: 'processing',
         links: { self: `/v1/documents/${documentId}`, ingestRun: `/v1/runs/${runId}` },
       });
-    })().catch(next);
-  });
+    },
+  );
 
-  router.get(
-    '/v1/documents',
-    route({ query: ListDocumentsQuery }, async (req, res, { query }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/documents', tags: ['documents'], scope: 'runs:read',
+      summary: "List your tenant's documents",
+      description: 'Newest first.',
+      query: ListDocumentsQuery,
+      responses: {
+        200: {
+          description: 'The documents.', schema: DocumentList,
+          example: { data: [{ id: exampleDocId, name: 'Travel policy', status: 'ready', currentVersionId: exampleVersionId, createdAt: '2026-01-05T10:00:00.000Z' }] },
+        },
+      },
+    },
+    async (req, res, { query }) => {
       const { tenantId } = requireAuth(req);
       const docs = await db.document.findMany({ where: { tenantId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: query.limit });
       res.json({ data: docs.map((d) => ({ id: d.id, name: d.name, status: d.status, currentVersionId: d.currentVersionId, createdAt: d.createdAt.toISOString() })) });
-    }),
+    },
   );
 
-  router.get(
-    '/v1/documents/:id',
-    route({ params: DocumentParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/documents/:id', tags: ['documents'], scope: 'runs:read',
+      summary: 'Get a document',
+      description: 'Its status (`processing`, `ready`, `failed`), the current version\'s pages and chunks, and every version.',
+      params: DocumentParams,
+      responses: {
+        200: {
+          description: 'The document.', schema: DocumentView,
+          example: { id: exampleDocId, name: 'Travel policy', status: 'ready', error: null, currentVersionId: exampleVersionId, pages: 12, chunks: 57, versions: [exampleVersion], createdAt: '2026-01-05T10:00:00.000Z' },
+        },
+      },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       const doc = await db.document.findFirst({ where: { id: params.id, tenantId }, include: { versions: { orderBy: { version: 'asc' } } } });
       if (!doc) throw problems.notFound(`Document ${params.id}`);
@@ -221,24 +268,55 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         versions: doc.versions.map(versionView),
         createdAt: doc.createdAt.toISOString(),
       });
-    }),
+    },
   );
 
-  router.get(
-    '/v1/documents/:id/content',
-    route({ params: DocumentParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/documents/:id/content', tags: ['documents'], scope: 'runs:read',
+      summary: "Download a document's current version",
+      description: 'The bytes as uploaded, with the media type Keel detected, as an attachment.',
+      params: DocumentParams,
+      responses: {
+        200: {
+          description: 'The file.',
+          headers: { 'Content-Disposition': '`attachment; filename="<name>"`.' },
+          raw: {
+            binary: true,
+            mediaTypes: {
+              'application/pdf': {},
+              'application/vnd.openxmlformats-officedocument.wordprocessingml.document': {},
+              'text/html': {},
+              'text/markdown': {},
+              'text/plain': { example: 'Employees book economy class for flights under six hours.' },
+              'text/csv': {},
+              'application/json': {},
+            },
+          },
+        },
+      },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       const doc = await db.document.findFirst({ where: { id: params.id, tenantId }, include: { versions: { orderBy: { version: 'desc' } } } });
       const version = doc?.versions.find((v) => v.id === doc.currentVersionId) ?? doc?.versions[0];
       if (!doc || !version) throw problems.notFound(`Document ${params.id}`);
       const bytes = await store.get(version.objectKey);
       res.status(200).type(version.mediaType).set('Content-Disposition', `attachment; filename="${doc.name.replace(/[^\w.-]/g, '_')}"`).send(bytes);
-    }),
+    },
   );
 
-  router.delete(
-    '/v1/documents/:id',
-    route({ params: DocumentParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'delete', path: '/v1/documents/:id', tags: ['documents'], scope: 'documents:write',
+      summary: 'Delete a document',
+      description: 'Removes the document, its versions, chunks and stored files, and bumps the corpus version so cached answers that cited it are not reused.',
+      params: DocumentParams,
+      responses: { 200: { description: 'Deleted.', schema: DocumentDeleted, example: { id: exampleDocId, deleted: true, corpusVersion: 7 } } },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       const doc = await db.document.findFirst({ where: { id: params.id, tenantId }, include: { versions: true } });
       if (!doc) throw problems.notFound(`Document ${params.id}`);
@@ -250,12 +328,20 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       ]);
       await Promise.allSettled(doc.versions.map((v) => store.delete(v.objectKey)));
       res.status(200).json({ id: doc.id, deleted: true, corpusVersion: corpus.version });
-    }),
+    },
   );
 
-  router.put(
-    '/v1/schemas/:name',
-    route({ params: SchemaParams, body: z.object({ schema: z.record(z.string(), z.unknown()) }).strict() }, async (req, res, { params, body }) => {
+  defineRoute(
+    router,
+    {
+      method: 'put', path: '/v1/schemas/:name', tags: ['documents'], scope: 'documents:write',
+      summary: 'Register an extraction schema',
+      description: 'Creates or replaces the JSON Schema that extraction runs name with `schema: "<name>"`, in your tenant only.',
+      params: SchemaParams,
+      body: RegisterSchemaRequest, bodyExample: { schema: travelSchema },
+      responses: { 200: { description: 'The schema as stored.', schema: ExtractionSchemaView, example: { name: 'travel', schema: travelSchema } } },
+    },
+    async (req, res, { params, body }) => {
       const { tenantId } = requireAuth(req);
       const error = checkSchema(body.schema);
       if (error) throw problems.validation([{ path: 'schema', message: `is not a valid JSON Schema: ${error}` }], 'body');
@@ -266,17 +352,23 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         update: { schema },
       });
       res.status(200).json({ name: params.name, schema: body.schema });
-    }),
+    },
   );
 
-  router.get(
-    '/v1/schemas/:name',
-    route({ params: SchemaParams }, async (req, res, { params }) => {
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/schemas/:name', tags: ['documents'], scope: 'runs:read',
+      summary: 'Get an extraction schema',
+      params: SchemaParams,
+      responses: { 200: { description: 'The schema.', schema: ExtractionSchemaView, example: { name: 'travel', schema: travelSchema } } },
+    },
+    async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
       const row = await db.extractionSchema.findUnique({ where: { tenantId_name: { tenantId, name: params.name } } });
       if (!row) throw problems.notFound(`Schema ${params.name}`);
       res.json({ name: row.name, schema: row.schema });
-    }),
+    },
   );
 
   return router;
