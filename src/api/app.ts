@@ -21,7 +21,8 @@ import type { ObjectStore } from '../storage';
 import { requestTimeout } from './timeout';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
-import { httpMetrics, metricsHandler } from '../metrics/http';
+import { httpMetrics } from '../metrics/http';
+import { metricsRouter } from './routes/metrics';
 import { createMetrics, type KeelMetrics } from '../metrics/metrics';
 import { httpTracing } from '../tracing/http';
 import type { Tracer } from '@opentelemetry/api';
@@ -45,7 +46,7 @@ export function createApp(deps: ApiDeps): Express {
   // Before the request logger: scrapes are timed but not logged.
   const metrics = deps.metrics ?? createMetrics('api');
   app.use(httpMetrics(metrics));
-  app.get('/metrics', metricsHandler(metrics, deps.config.KEEL_METRICS_TOKEN));
+  app.use(metricsRouter(metrics, deps.config.KEEL_METRICS_TOKEN));
   if (deps.tracer) app.use(httpTracing(deps.tracer));
   app.disable('x-powered-by');
   app.set('trust proxy', /^\d+$/.test(deps.config.KEEL_TRUST_PROXY) ? Number(deps.config.KEEL_TRUST_PROXY) : deps.config.KEEL_TRUST_PROXY);
