@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../src/codec/aes-gcm-codec';
 import { generatePayloadKeyEntry } from '../src/codec/keys';
 import { generateApiKey } from '../src/auth/api-keys';
+import { createApiKey } from '../src/auth/key-admin';
+import { SCOPES } from '../src/auth/scopes';
 import { temporalCliPath } from '../src/dev/temporal-cli';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -89,9 +91,12 @@ describe('encrypted Temporal payloads', function () {
     const anonymous = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: wire, apiKey: null });
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    const tenantKey = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: wire });
+    // Every scope but `operator`: the stack's default key has them all.
+    const nonOperator = await createApiKey(stack.db, stack.tenantId, 'no operator', SCOPES.filter((s) => s !== 'operator'));
+    const tenantKey = await http<{ type: string; requiredScope: string }>(stack, 'POST', '/codec/decode', { body: wire, apiKey: nonOperator.key });
     assert.equal(tenantKey.status, 403);
-    assert.equal(tenantKey.body.type, 'https://keel.dev/problems/forbidden');
+    assert.equal(tenantKey.body.type, 'https://keel.dev/problems/insufficient-scope');
+    assert.equal(tenantKey.body.requiredScope, 'operator');
     const tampered = { payloads: [{ ...wire.payloads[0]!, data: Buffer.from('x'.repeat(40)).toString('base64') }] };
     const bad = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: tampered, apiKey: operatorKey });
     assert.equal(bad.status, 422);

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { PayloadDecryptionError } from '../../codec/aes-gcm-codec';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import { authenticate, requireAuth } from '../auth';
+import { authenticate } from '../auth';
+import { defineRoute } from '../define-route';
 import { HttpProblem } from '../problem';
-import { route } from '../validate';
 
 /**
  * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
@@ -14,11 +14,16 @@ import { route } from '../validate';
  * `{ payloads: [{ metadata: { k: base64 }, data: base64 }] }`. Only keys with the `operator`
  * scope may use it; the browser reaches it cross-origin from the Web UI's origin.
  */
-export const OPERATOR_SCOPE = 'operator';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 const JsonPayload = z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() });
-const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) });
+const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) }).meta({ id: 'CodecPayloads' });
+const CodecHeaders = z.object({
+  'x-namespace': z.string().optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
+});
+/** `"hello"` as Temporal's JSON converter encodes it. */
+const examplePlain = { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImhlbGxvIg==' }] };
+const exampleEncrypted = { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==', 'encryption-key-id': 'azI=' }, data: 'q3JxZ2VyYXRlZA==' }] };
 type JsonPayload = z.infer<typeof JsonPayload>;
 
 function fromJson(p: JsonPayload): Payload {
@@ -60,25 +65,34 @@ function uiCors(uiUrl: string): RequestHandler {
 export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec }): Router {
   const router = Router();
   router.use('/codec', uiCors(deps.config.TEMPORAL_UI_URL), authenticate(deps.db));
-  const handle = (op: 'encode' | 'decode') =>
-    route({ body: CodecRequest }, async (req, res, { body }) => {
-      if (!requireAuth(req).scopes.includes(OPERATOR_SCOPE)) {
-        throw new HttpProblem(403, 'forbidden', 'Forbidden', `This API key lacks the "${OPERATOR_SCOPE}" scope the codec endpoint needs.`);
-      }
-      const namespace = req.headers['x-namespace'];
-      if (namespace !== undefined && namespace !== deps.config.TEMPORAL_NAMESPACE) {
-        throw new HttpProblem(400, 'validation-error', 'Invalid request', `Namespace "${String(namespace)}" is not served here.`);
-      }
-      let payloads: Payload[];
-      try {
-        payloads = await deps.codec[op](body.payloads.map(fromJson));
-      } catch (err) {
-        if (err instanceof PayloadDecryptionError) throw new HttpProblem(422, 'undecodable-payload', 'Payload cannot be decoded', err.message);
-        throw err;
-      }
-      res.json({ payloads: payloads.map(toJson) });
-    });
-  router.post('/codec/encode', handle('encode'));
-  router.post('/codec/decode', handle('decode'));
+  for (const op of ['encode', 'decode'] as const) {
+    defineRoute(
+      router,
+      {
+        method: 'post', path: `/codec/${op}`, tags: ['operations'], scope: 'operator',
+        summary: op === 'decode' ? 'Decrypt Temporal payloads (remote codec)' : 'Encrypt Temporal payloads (remote codec)',
+        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set.",
+        headers: CodecHeaders,
+        body: CodecRequest, bodyExample: op === 'decode' ? exampleEncrypted : examplePlain,
+        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecRequest, example: op === 'decode' ? examplePlain : exampleEncrypted } },
+        // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
+        problems: [422],
+      },
+      async (req, res, { body }) => {
+        const namespace = req.headers['x-namespace'];
+        if (namespace !== undefined && namespace !== deps.config.TEMPORAL_NAMESPACE) {
+          throw new HttpProblem(400, 'validation-error', 'Invalid request', `Namespace "${String(namespace)}" is not served here.`);
+        }
+        let payloads: Payload[];
+        try {
+          payloads = await deps.codec[op](body.payloads.map(fromJson));
+        } catch (err) {
+          if (err instanceof PayloadDecryptionError) throw new HttpProblem(422, 'undecodable-payload', 'Payload cannot be decoded', err.message);
+          throw err;
+        }
+        res.json({ payloads: payloads.map(toJson) });
+      },
+    );
+  }
   return router;
 }
