@@ -31,7 +31,11 @@ interface TenantAFixture {
   runId: string;
   keyId: string;
   keyPrefix: string;
+  docId: string;
+  schemaName: string;
 }
+
+const schemaOfA = { type: 'object', properties: { a: { type: 'string' } } };
 
 /**
  * One row per tenant-scoped operation. `hidden` rows address one of A's resources and must answer
@@ -60,10 +64,27 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'GET /v1/admin/keys', path: () => '/v1/admin/keys', expect: 'excludes', id: (a) => a.keyId },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyId}`, expect: 'hidden' },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyPrefix}`, expect: 'hidden' },
+  { operation: 'GET /v1/documents/{id}', path: (a) => `/v1/documents/${a.docId}`, expect: 'hidden' },
+  { operation: 'GET /v1/documents', path: () => '/v1/documents?limit=100', expect: 'excludes', id: (a) => a.docId },
+  { operation: 'GET /v1/documents/{id}/content', path: (a) => `/v1/documents/${a.docId}/content`, expect: 'hidden' },
+  { operation: 'DELETE /v1/documents/{id}', path: (a) => `/v1/documents/${a.docId}`, expect: 'hidden' },
+  { operation: 'GET /v1/schemas/{name}', path: (a) => `/v1/schemas/${a.schemaName}`, expect: 'hidden' },
+  // After the GET row: names are per tenant, so B registering A's name makes B its own schema.
+  {
+    operation: 'PUT /v1/schemas/{name}',
+    path: (a) => `/v1/schemas/${a.schemaName}`,
+    body: () => ({ schema: { type: 'object', properties: { b: { type: 'number' } } } }),
+    expect: 'check',
+    check: async (res, a, stack) => {
+      assert.equal(res.status, 200);
+      const mine = await http<{ schema: unknown }>(stack, 'GET', `/v1/schemas/${a.schemaName}`);
+      assert.deepEqual(mine.body.schema, schemaOfA, "tenant B replaced tenant A's schema");
+    },
+  },
 ];
 
 /** Operations that only create in the caller's own tenant: nothing of another tenant to reach. */
-const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys']);
+const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents']);
 
 describe('auth: scopes, keys and tenant isolation', function () {
   this.timeout(120_000);
@@ -82,7 +103,13 @@ describe('auth: scopes, keys and tenant isolation', function () {
     const run = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'A only' } } });
     assert.equal(run.status, 202);
     const key = await createApiKey(stack.db, stack.tenantId, 'tenant A reader', ['runs:read']);
-    fixture = { runId: run.body.id, keyId: key.id, keyPrefix: key.prefix };
+    const form = new FormData();
+    form.append('file', new Blob(['Only tenant A may read this.'], { type: 'text/plain' }), 'a-only.txt');
+    const upload = await http<{ id: string }>(stack, 'POST', '/v1/documents', { form });
+    assert.equal(upload.status, 202, JSON.stringify(upload.body));
+    const schema = await http(stack, 'PUT', '/v1/schemas/a-only', { body: { schema: schemaOfA } });
+    assert.equal(schema.status, 200);
+    fixture = { runId: run.body.id, keyId: key.id, keyPrefix: key.prefix, docId: upload.body.id, schemaName: 'a-only' };
     tenantB = await stack.addTenant('tenant-b', [...SCOPES]);
   });
   after(async () => {
@@ -91,7 +118,7 @@ describe('auth: scopes, keys and tenant isolation', function () {
 
   describe('tenant isolation matrix', () => {
     for (const row of crossTenantMatrix) {
-      it(`${row.operation} (${row.path({ runId: ':run', keyId: ':key', keyPrefix: ':prefix' })}) with another tenant's key → ${{ hidden: '404', excludes: 'not listed', check: 'checked' }[row.expect]}`, async () => {
+      it(`${row.operation} (${row.path({ runId: ':run', keyId: ':key', keyPrefix: ':prefix', docId: ':doc', schemaName: ':schema' })}) with another tenant's key → ${{ hidden: '404', excludes: 'not listed', check: 'checked' }[row.expect]}`, async () => {
         const [method] = row.operation.split(' ');
         const res = await http(as(tenantB.apiKey), method!, row.path(fixture), row.body ? { body: row.body(fixture) } : {});
         if (row.expect === 'hidden') assertProblem(res, 404, 'not-found');
@@ -111,6 +138,13 @@ describe('auth: scopes, keys and tenant isolation', function () {
       assert.equal(await stack.db.auditEvent.count({ where: { runId: fixture.runId } }), 0, 'tenant B left an audit event');
       const key = await stack.db.apiKey.findUniqueOrThrow({ where: { id: fixture.keyId } });
       assert.equal(key.revokedAt, null, "tenant B revoked tenant A's key");
+      const doc = await http<{ id: string }>(stack, 'GET', `/v1/documents/${fixture.docId}`);
+      assert.equal(doc.status, 200, "tenant B deleted tenant A's document");
+      const content = await http(stack, 'GET', `/v1/documents/${fixture.docId}/content`);
+      assert.equal(content.status, 200);
+      assert.equal(content.body, 'Only tenant A may read this.', "tenant B deleted tenant A's file");
+      const listed = await http<{ data: Array<{ id: string }> }>(stack, 'GET', '/v1/documents');
+      assert.deepEqual(listed.body.data.map((d) => d.id), [fixture.docId]);
     });
 
     it('has a row for every tenant-scoped operation in the OpenAPI document', () => {
@@ -128,7 +162,7 @@ describe('auth: scopes, keys and tenant isolation', function () {
   });
 
   describe('keys and scopes', () => {
-    it('opens only /healthz, /readyz, /openapi.json and /docs without a key; every other operation answers 401', async () => {
+    it('opens only /healthz, /readyz, /openapi.json, /docs and (with no KEEL_METRICS_TOKEN) /metrics without a key; every other operation answers 401', async () => {
       const open: string[] = [];
       for (const [path, ops] of Object.entries(doc.paths)) {
         for (const method of Object.keys(ops)) {
@@ -138,20 +172,25 @@ describe('auth: scopes, keys and tenant isolation', function () {
           else open.push(`${method.toUpperCase()} ${path}`);
         }
       }
-      assert.deepEqual(open.sort(), ['GET /healthz', 'GET /openapi.json', 'GET /readyz']);
+      // /metrics is public by design unless KEEL_METRICS_TOKEN is set (README, Observability); the stack sets none.
+      assert.equal(stack.config.KEEL_METRICS_TOKEN, undefined);
+      assert.deepEqual(open.sort(), ['GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /readyz']);
       const docs = await fetch(`${stack.baseUrl}/docs/`);
       assert.equal(docs.status, 200);
     });
 
     it('answers 403 insufficient-scope to a key that lacks the scope of any operation', async () => {
       const checked: string[] = [];
+      const runsBefore = await stack.db.run.count();
+      const documentsBefore = await stack.db.document.count();
       for (const [path, ops] of Object.entries(doc.paths)) {
         for (const [method, op] of Object.entries(ops as Record<string, { 'x-keel-scope'?: Scope }>)) {
           const scope = op['x-keel-scope'];
           if (!scope) continue;
           const others = SCOPES.filter((s) => s !== scope);
           const key = (await createApiKey(stack.db, stack.tenantId, `all but ${scope}`, others)).key;
-          const concrete = path.replace(/\{[^}]+\}/g, fixture.runId);
+          // Real ids of A's own resources, so a scope check that came too late would show in the counts below.
+          const concrete = path.replace(/\{[^}]+\}/g, path.startsWith('/v1/documents/') ? fixture.docId : fixture.runId);
           const res = await http<Problem & { requiredScope: string }>(as(key), method.toUpperCase(), concrete, method === 'post' ? { body: {} } : {});
           assertProblem(res, 403, 'insufficient-scope');
           assert.equal(res.body.requiredScope, scope);
@@ -159,8 +198,8 @@ describe('auth: scopes, keys and tenant isolation', function () {
         }
       }
       assert.ok(checked.length >= 5, checked.join(', '));
-      const runs = await stack.db.run.count();
-      assert.equal(runs, 1, 'a 403 started a run');
+      assert.equal(await stack.db.run.count(), runsBefore, 'a 403 started a run');
+      assert.equal(await stack.db.document.count(), documentsBefore, 'a 403 changed the documents');
     });
 
     it('creates a key through the admin API, shows the secret once and stores only its hash', async () => {
@@ -192,7 +231,7 @@ describe('auth: scopes, keys and tenant isolation', function () {
     it('revokes a key at once on every API process', async () => {
       // A second API process on the same database and Redis, as in a scaled deployment.
       const redis = new Redis(stack.config.REDIS_URL, { enableOfflineQueue: false });
-      const app = createApp({ db: stack.db, temporal: stack.temporal, config: stack.config, log: pino({ level: 'silent' }), redis });
+      const app = createApp({ db: stack.db, temporal: stack.temporal, config: stack.config, store: stack.store, log: pino({ level: 'silent' }), redis });
       const server: Server = await new Promise((resolve) => {
         const s = app.listen(0, '127.0.0.1', () => resolve(s));
       });

@@ -7,16 +7,22 @@ import pino from 'pino';
 import { createApp } from '../src/api/app';
 import { API_VERSION } from '../src/api/docs';
 import { buildOpenApiDocument, servedRoutes, toOpenApiPath } from '../src/api/openapi';
+import { generatePayloadKeyEntry } from '../src/codec/keys';
 import { loadConfig } from '../src/config';
 import { ResponseChecker, type OpenApiDoc } from './support/openapi-check';
 
 /**
  * The document is generated from the routes the app serves. Building the app does no I/O, so
- * these tests need no stack: the clients are never called.
+ * these tests need no stack: the clients are never called. A payload key is configured so that
+ * the codec endpoints, mounted only then, are checked too.
  */
 function offlineApp() {
-  return createApp({ db: {} as never, temporal: { options: { namespace: 'default' } } as never, config: loadConfig({ LOG_LEVEL: 'silent' }), log: pino({ level: 'silent' }), redis: {} as never });
+  const config = loadConfig({ LOG_LEVEL: 'silent', KEEL_PAYLOAD_KEYS: generatePayloadKeyEntry('k1') });
+  return createApp({ db: {} as never, temporal: { options: { namespace: 'default' } } as never, config, log: pino({ level: 'silent' }), redis: {} as never, store: {} as never });
 }
+
+/** Paths that need an API key; everything else is public (a token-guarded /metrics is not an API key). */
+const keyed = (path: string) => path.startsWith('/v1/') || path.startsWith('/codec/');
 
 describe('OpenAPI document', () => {
   const app = offlineApp();
@@ -35,6 +41,7 @@ describe('OpenAPI document', () => {
     assert.deepEqual(undocumented, [], 'register these with defineRoute');
     const inDoc = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`)).sort();
     assert.deepEqual(inDoc, served.map((r) => `${r.method} ${toOpenApiPath(r.path)}`).sort());
+    for (const op of ['post /codec/decode', 'post /codec/encode', 'get /metrics', 'post /v1/documents', 'get /v1/documents/{id}/content']) assert.ok(inDoc.includes(op), op);
   });
 
   it('notices a route registered without its documentation', () => {
@@ -55,14 +62,15 @@ describe('OpenAPI document', () => {
           security?: Array<Record<string, string[]>>;
           'x-keel-scope'?: string;
           responses: Record<string, { content?: Record<string, { example?: unknown }> }>;
+          requestBody?: { content: Record<string, { schema?: unknown }> };
         };
         const where = `${method} ${path}`;
         assert.ok(op.summary, `${where}: summary`);
         const success = Object.entries(op.responses).filter(([s]) => s.startsWith('2'));
         assert.ok(success.length > 0, `${where}: success response`);
-        if (path !== '/openapi.json') assert.ok(success.some(([, r]) => r.content?.['application/json']?.example !== undefined), `${where}: example`);
+        if (path !== '/openapi.json') assert.ok(success.some(([, r]) => Object.values(r.content ?? {}).some((m) => m.example !== undefined)), `${where}: example`);
         assert.ok(op.responses['500']?.content?.['application/problem+json'], `${where}: 500 problem`);
-        if (path.startsWith('/v1/')) {
+        if (keyed(path)) {
           assert.deepEqual(op.security, [{ apiKey: [] }], `${where}: security`);
           assert.ok(op['x-keel-scope'], `${where}: scope`);
           for (const s of ['401', '403', '429']) assert.ok(op.responses[s]?.content?.['application/problem+json'], `${where}: ${s}`);
@@ -73,6 +81,25 @@ describe('OpenAPI document', () => {
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => (op as unknown as { operationId: string }).operationId));
     assert.equal(new Set(ids).size, ids.length, `operationIds repeat: ${ids.join(', ')}`);
     assert.ok(ids.includes('getV1RunsId'), ids.join(', '));
+  });
+
+  it('describes the multipart upload and the file download', () => {
+    const upload = doc.paths['/v1/documents']!.post as unknown as {
+      requestBody: { required: boolean; content: Record<string, { schema: { properties: Record<string, unknown>; required?: string[] } }> };
+      responses: Record<string, unknown>;
+    };
+    assert.deepEqual(Object.keys(upload.requestBody.content), ['multipart/form-data']);
+    assert.equal(upload.requestBody.required, true);
+    const form = upload.requestBody.content['multipart/form-data']!.schema;
+    const resolved = (form as { $ref?: string }).$ref
+      ? (doc.components as unknown as { schemas: Record<string, typeof form> }).schemas[(form as unknown as { $ref: string }).$ref.split('/').pop()!]!
+      : form;
+    assert.deepEqual(Object.keys(resolved.properties).sort(), ['documentId', 'file', 'name']);
+    assert.deepEqual(resolved.required, ['file']);
+    for (const s of ['202', '200', '400', '403', '404', '413', '415']) assert.ok(upload.responses[s], `upload ${s}`);
+    const download = doc.paths['/v1/documents/{id}/content']!.get as unknown as { responses: Record<string, { content: Record<string, unknown> }> };
+    assert.ok(download.responses['200']!.content['application/pdf'], 'the download documents its media types');
+    assert.ok(download.responses['404']!.content['application/problem+json']);
   });
 
   it('catches a response that does not match it', () => {
