@@ -162,11 +162,15 @@ export async function fuzzApi(opts: { baseUrl: string; apiKey: string; runs: num
       }
       if (res.status >= 500) throw new Error(`${res.status} for ${req.method} ${req.path}: ${raw.slice(0, 300)}`);
       const type = res.headers.get('content-type') ?? '';
-      let parsed: unknown;
-      try {
-        parsed = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        throw new Error(`${res.status} for ${req.method} ${req.path} is not JSON: ${raw.slice(0, 200)}`);
+      // A JSON content type must carry JSON; other bodies (metrics text) stay text, and the checker
+      // below verifies their content type is the one documented for the operation.
+      let parsed: unknown = raw || undefined;
+      if (/^application\/(?:[\w.+-]*\+)?json\b/.test(type)) {
+        try {
+          parsed = raw ? JSON.parse(raw) : undefined;
+        } catch {
+          throw new Error(`${res.status} for ${req.method} ${req.path} is not JSON: ${raw.slice(0, 200)}`);
+        }
       }
       if (res.status >= 400) {
         if (!type.startsWith('application/problem+json')) throw new Error(`${res.status} for ${req.method} ${req.path} is ${type}, not problem+json`);
