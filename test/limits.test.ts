@@ -8,7 +8,7 @@ import { createApp } from '../src/api/app';
 import { problemHandler } from '../src/api/problem';
 import { requestTimeout } from '../src/api/timeout';
 import type { Config } from '../src/config';
-import { http, startStack, type HttpResult, type TestStack } from './support/stack';
+import { eventually, http, startStack, type HttpResult, type TestStack } from './support/stack';
 
 function assertProblem(res: HttpResult<unknown>, status: number, slug: string): void {
   assert.equal(res.status, status, JSON.stringify(res.body));
@@ -104,7 +104,12 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
       assert.ok(r.headers.get('retry-after'));
     }
     assert.equal(await stack.db.run.count({ where: { tenantId: q.tenantId } }), QUOTA);
-    const workflows = await stack.temporal.workflow.count(`KeelTenant = "${q.tenantId}"`);
+    // Visibility lags behind starts (more so on a busy machine): wait until the accepted ones show.
+    // Every request had its answer before this, so a workflow a refused one started is as old as them.
+    const workflows = await eventually(async () => {
+      const c = await stack.temporal.workflow.count(`KeelTenant = "${q.tenantId}"`);
+      return c.count >= QUOTA ? c : undefined;
+    }, 'the accepted runs to be visible');
     assert.equal(workflows.count, QUOTA, 'a refused request started a workflow');
 
     // Another tenant is not affected; a finished run frees a slot.
