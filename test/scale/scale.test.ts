@@ -63,6 +63,10 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
       KEEL_PAYLOAD_KEYS: generatePayloadKeyEntry('scale'),
       KEEL_METRICS_TOKEN: metricsToken,
       KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: '20',
+      // All runs go in at once from one tenant: this proves scaling and crash recovery, not the
+      // per-tenant rate and in-flight limits (test/limits.test.ts), which would refuse most of them.
+      KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: String(RUNS * 10),
+      KEEL_RATE_LIMIT_PER_MINUTE: '100000',
     };
     const ports = [await freePort(), await freePort()];
     for (const [i, port] of ports.entries()) {
