@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { isDatabaseBusy } from '../db/errors';
 
 /**
  * RFC 9457 problem details. `type` is a stable identifier clients can switch on; `detail` is
@@ -101,6 +102,10 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     if (err instanceof HttpProblem) problem = err;
     // The router could not percent-decode a path parameter: the client's mistake, not ours.
     else if (err instanceof URIError) problem = new HttpProblem(400, 'malformed-uri', 'Malformed URI', 'The path contains an invalid percent-encoding.');
+    else if (isDatabaseBusy(err)) {
+      log.warn({ err, reqId: req.id, method: req.method, path: req.path }, 'database busy');
+      problem = problems.unavailable('The database is busy; try again shortly.');
+    }
     else {
       const parsed = typeof err === 'object' && err !== null ? fromBodyParser(err) : undefined;
       if (parsed) problem = parsed;

@@ -17,5 +17,7 @@ export async function createRunWithinQuota(db: Db, limit: number, data: Prisma.R
     const inFlight = await tx.run.count({ where: { tenantId: data.tenantId, status: { notIn: [...TERMINAL_STATUSES] } } });
     if (inFlight >= limit) throw problems.concurrencyLimit(limit);
     return tx.run.createMany({ data: [data], skipDuplicates: true });
-  });
+    // A burst from one tenant queues on its lock, each request holding a pooled connection while
+    // it waits: give them longer than Prisma's 2 s / 5 s defaults before answering 503.
+  }, { maxWait: 10_000, timeout: 15_000 });
 }
