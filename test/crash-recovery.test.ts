@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { longDocument, makePdf } from '../scripts/make-fixtures';
 import type { ExtractProgress } from '../src/activities/ingest';
+import { withPgClient } from '../src/db/testing';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 interface RunBody {
@@ -42,15 +42,6 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function withLockingClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 describe('crash recovery: SIGKILL the worker process mid-run', function () {
   this.timeout(180_000);
@@ -77,7 +68,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     stack.model.setLatency(1000);
     const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Is a finished step billed twice?' } } });
     const runId = created.body.id;
-    await withLockingClient(stack.config.DATABASE_URL, async (lock) => {
+    await withPgClient(stack.config.DATABASE_URL, async (lock) => {
       const first = worker();
       await eventually(async () => ((await stack.db.run.findUnique({ where: { id: runId } }))?.status === 'running' ? true : undefined), 'run to start', 60_000);
       // Holding the run row makes storeResult's UPDATE wait: the window between generate and
@@ -120,7 +111,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
 
     const handle = stack.temporal.workflow.getHandle(up.ingestRunId);
     let resumeAt = 0;
-    await withLockingClient(stack.config.DATABASE_URL, async (lock) => {
+    await withPgClient(stack.config.DATABASE_URL, async (lock) => {
       // An uncommitted row for one page makes the worker's write of that page wait, so the
       // kill lands mid-extraction at a known point, whatever the machine's speed.
       await lock.query('BEGIN');

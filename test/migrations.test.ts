@@ -17,8 +17,9 @@ import {
   readMigrations,
   UnresolvedFailedMigrationError,
   withDatabase,
+  type MigrationRow,
 } from '../src/db/migrate';
-import { createEmptyTestDatabase, createTestDatabase, TEST_DATABASE_ADMIN_URL, type TestDatabase } from '../src/db/testing';
+import { createEmptyTestDatabase, createTestDatabase, TEST_DATABASE_ADMIN_URL, withPgClient, type TestDatabase } from '../src/db/testing';
 
 const databases: TestDatabase[] = [];
 const scratchDirs: string[] = [];
@@ -41,15 +42,6 @@ async function scratchDir(): Promise<string> {
   return dir;
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A copy of prisma/migrations that a test may edit. */
 async function copyOfMigrations(): Promise<string> {
@@ -62,7 +54,7 @@ async function copyOfMigrations(): Promise<string> {
 async function databaseFromSchema(label: string, schemaPath: string = SCHEMA_PATH): Promise<TestDatabase> {
   const { output: sql } = await migrateDiff({ from: 'empty' }, { serverUrl: TEST_DATABASE_ADMIN_URL, schemaPath, script: true });
   const db = await emptyDatabase(label);
-  await withClient(db.url, (c) => c.query(sql));
+  await withPgClient(db.url, (c) => c.query(sql));
   return db;
 }
 
@@ -82,7 +74,7 @@ async function schemaWithUnmigratedField(): Promise<string> {
  * sequences of the public schema. Column order is left out; Prisma does not diff it either.
  */
 async function catalog(url: string): Promise<Record<string, unknown[]>> {
-  return withClient(url, async (c) => {
+  return withPgClient(url, async (c) => {
     const q = async (sql: string) => (await c.query(sql)).rows as unknown[];
     return {
       tables: await q(`
@@ -121,19 +113,9 @@ async function catalog(url: string): Promise<Record<string, unknown[]>> {
   });
 }
 
-interface MigrationRow {
-  id: string;
-  checksum: string;
-  finished_at: Date | null;
-  migration_name: string;
-  logs: string | null;
-  rolled_back_at: Date | null;
-  started_at: Date;
-  applied_steps_count: number;
-}
 
 async function migrationRows(url: string): Promise<MigrationRow[]> {
-  return withClient(url, async (c) => (await c.query<MigrationRow>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')).rows);
+  return withPgClient(url, async (c) => (await c.query<MigrationRow>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')).rows);
 }
 
 describe('migrations', () => {
@@ -207,7 +189,7 @@ describe('migrations', () => {
 
     it("creates _prisma_migrations with Prisma's column types, defaults and key", async () => {
       const db = await migratedDatabase('runner_table');
-      const columns = await withClient(db.url, async (c) => {
+      const columns = await withPgClient(db.url, async (c) => {
         const { rows } = await c.query<{ column_name: string; type: string; nullable: boolean; default: string | null }>(`
           SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
                  pg_get_expr(d.adbin, d.adrelid) AS default
@@ -226,7 +208,7 @@ describe('migrations', () => {
         { column_name: 'started_at', type: 'timestamp with time zone', nullable: false, default: 'now()' },
         { column_name: 'applied_steps_count', type: 'integer', nullable: false, default: '0' },
       ]);
-      const [pk] = await withClient(db.url, async (c) =>
+      const [pk] = await withPgClient(db.url, async (c) =>
         (await c.query<{ def: string }>(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = '_prisma_migrations'::regclass`)).rows,
       );
       assert.equal(pk?.def, 'PRIMARY KEY (id)');
@@ -279,7 +261,7 @@ describe('migrations', () => {
       assert.equal(failed.applied_steps_count, 0);
       assert.equal(failed.rolled_back_at, null);
       assert.match(failed.logs ?? '', /no_such_table/);
-      const planColumn = await withClient(db.url, async (c) =>
+      const planColumn = await withPgClient(db.url, async (c) =>
         (await c.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'tenant' AND column_name = 'plan'`)).rowCount,
       );
       assert.equal(planColumn, 0, 'the failed migration left no partial change');
@@ -294,7 +276,7 @@ describe('migrations', () => {
       );
 
       // What `prisma migrate resolve --rolled-back` does.
-      await withClient(db.url, (c) =>
+      await withPgClient(db.url, (c) =>
         c.query(`UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = $1 AND finished_at IS NULL`, [broken]),
       );
       assert.deepEqual(await applyMigrations(db.url, { migrationsDir: dir }), {
@@ -316,7 +298,7 @@ describe('migrations', () => {
       const url = withDatabase(TEST_DATABASE_ADMIN_URL, `keel_test_ensure_${randomUUID().slice(0, 8)}`);
       databases.push({ url, drop: () => dropDatabase(url) });
       const exists = () =>
-        withClient(TEST_DATABASE_ADMIN_URL, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName(url)])).rowCount === 1);
+        withPgClient(TEST_DATABASE_ADMIN_URL, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName(url)])).rowCount === 1);
 
       assert.deepEqual((await Promise.all([ensureDatabase(url), ensureDatabase(url)])).sort(), [false, true]);
       assert.equal(await ensureDatabase(url), false);

@@ -36,7 +36,7 @@ export interface MigrationFile {
   readonly script: string;
 }
 
-interface MigrationRow {
+export interface MigrationRow {
   id: string;
   checksum: string;
   finished_at: Date | null;

@@ -37,3 +37,14 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   }
   return db;
 }
+
+/** Runs `fn` with a plain `pg` client on `url`, for tests that need SQL Prisma doesn't speak (locks, catalogs). */
+export async function withPgClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
