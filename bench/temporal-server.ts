@@ -1,22 +1,13 @@
 import { Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { KEEL_SEARCH_ATTRIBUTE_FLAGS, temporalCliPath } from '../src/dev/temporal-cli';
+import { freePort } from '../test/support/processes';
 
 export interface DevServer {
   address: string;
   pid: number | undefined;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { judgeScore } from '../src/model-server/answer';
 import { REFINE_GOOD_ENOUGH } from '../src/workflows/strategies';
 import { recordHistory } from './support/histories';
-import { eventually, http, startStack, type TestStack } from './support/stack';
+import { http, startStack, waitForRun as waitForRunIn, type TestStack } from './support/stack';
 
 const FIXTURES = path.join(__dirname, 'fixtures/documents');
 
@@ -24,14 +24,7 @@ interface UploadBody {
   deduplicated?: boolean;
 }
 
-const finished = new Set(['completed', 'failed', 'cancelled', 'terminated', 'timed_out']);
-
-async function waitForRun(stack: Pick<TestStack, 'baseUrl' | 'apiKey'>, id: string): Promise<RunBody> {
-  return eventually(async () => {
-    const res = await http<RunBody>(stack, 'GET', `/v1/runs/${id}`);
-    return finished.has(res.body.status) ? res.body : undefined;
-  }, `run ${id} to finish`, 60_000);
-}
+const waitForRun = (stack: Pick<TestStack, 'baseUrl' | 'apiKey'>, id: string) => waitForRunIn<RunBody>(stack, id, 60_000);
 
 async function upload(stack: TestStack, bytes: Buffer, fileName: string, type: string, fields: Record<string, string> = {}) {
   const form = new FormData();

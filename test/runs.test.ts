@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SearchAttr } from '../src/shared';
-import { eventually, http, startStack, type TestStack } from './support/stack';
+import { http, startStack, waitForRun as waitForRunIn, type TestStack } from './support/stack';
 
 interface RunBody {
   id: string;
@@ -11,14 +11,7 @@ interface RunBody {
   links: { self: string; temporalUi: string };
 }
 
-const finished = new Set(['completed', 'failed', 'cancelled', 'terminated', 'timed_out']);
-
-async function waitForRun(stack: TestStack, id: string): Promise<RunBody> {
-  return eventually(async () => {
-    const res = await http<RunBody>(stack, 'GET', `/v1/runs/${id}`);
-    return finished.has(res.body.status) ? res.body : undefined;
-  }, `run ${id} to finish`);
-}
+const waitForRun = (stack: TestStack, id: string) => waitForRunIn<RunBody>(stack, id);
 
 async function startRun(stack: TestStack, question: string, options: Record<string, unknown> = {}): Promise<string> {
   const res = await http<{ id: string; status: string }>(stack, 'POST', '/v1/runs', {

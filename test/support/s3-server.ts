@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
+import { freePort } from './processes';
 import { eventually } from './stack';
 
 export const MOTO_DIR = path.resolve(__dirname, '../../.tools/moto');
@@ -14,17 +14,6 @@ export const MOTO_DIR = path.resolve(__dirname, '../../.tools/moto');
 export interface S3Server {
   endpoint: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startS3Server(): Promise<S3Server> {

@@ -27,7 +27,7 @@ import { temporalCliPath } from '../../src/dev/temporal-cli';
 import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { createObjectStore, type ObjectStore } from '../../src/storage';
-import { KEEL_SEARCH_ATTRIBUTES, TaskQueue } from '../../src/shared';
+import { KEEL_SEARCH_ATTRIBUTES, TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
 import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
 import { checkerFor } from './openapi-check';
 
@@ -177,6 +177,18 @@ export async function eventually<T>(check: () => Promise<T | undefined>, what: s
     if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`, { cause: last });
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Polls `GET /v1/runs/:id` until the run reaches a terminal status. */
+export async function waitForRun<T extends { status: string }>(
+  stack: Pick<TestStack, 'baseUrl' | 'apiKey'>,
+  id: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  return eventually(async () => {
+    const res = await http<T>(stack, 'GET', `/v1/runs/${id}`);
+    return TERMINAL_STATUSES.includes(res.body.status as RunStatus) ? res.body : undefined;
+  }, `run ${id} to finish`, timeoutMs);
 }
 
 export interface HttpResult<T = unknown> {
