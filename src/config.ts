@@ -114,6 +114,14 @@ export const ConfigSchema = z.object({
   KEEL_ALERT_WEBHOOK_URL: z.url().optional(),
   KEEL_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
 
+  /** Result cache (src/cache, docs/caching.md); a tenant's own settings override TTL and threshold. */
+  KEEL_CACHE_TTL_SECONDS: positiveInt.default(86_400),
+  KEEL_CACHE_SIMILARITY_THRESHOLD: z.coerce.number().min(0).max(1).default(0.93),
+  KEEL_CACHE_SEMANTIC_MAX_TEMPERATURE: z.coerce.number().min(0).max(2).default(0),
+  KEEL_CACHE_LEASE_MS: positiveInt.default(60_000),
+  KEEL_CACHE_SEMANTIC_MAX_ENTRIES: positiveInt.default(200_000),
+  KEEL_CACHE_PARTITIONS_IN_MEMORY: positiveInt.default(64),
+
   KEEL_OFFLINE_MODEL_HOST: z.string().default('127.0.0.1'),
   KEEL_OFFLINE_MODEL_PORT: port.default(4010),
   KEEL_OFFLINE_MODEL_LATENCY_MS: z.coerce.number().int().min(0).default(0),
@@ -132,7 +140,8 @@ export type Config = z.infer<typeof ConfigSchema> & {
 };
 
 export const OFFLINE_MODEL = 'keel-offline-1';
-export const OFFLINE_EMBEDDING_MODEL = 'keel-offline-embed-1';
+/** The offline server's real embedding model (src/model-server/sentence-embedder.ts). */
+export const OFFLINE_EMBEDDING_MODEL = 'multilingual-e5-small';
 
 export class ConfigError extends Error {
   constructor(message: string) {

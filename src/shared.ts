@@ -75,11 +75,29 @@ export interface Citation {
 export const ON_FAILURE_POLICIES = ['fail', 'pause'] as const;
 export type OnFailurePolicy = (typeof ON_FAILURE_POLICIES)[number];
 
+/** A request's `Cache-Control`, as the run's cache steps obey it. */
+export interface CacheControl {
+  /** false (`no-cache`): answer fresh, don't look up. */
+  lookup: boolean;
+  /** false (`no-store`): don't keep this result. */
+  store: boolean;
+}
+
+/** On a run whose result came from the cache (the run row's `cache`, and `result.cache`). */
+export interface CacheHitInfo {
+  kind: 'exact' | 'semantic';
+  originalRunId: string;
+  ageSeconds: number;
+  similarity?: number;
+}
+
 export interface AnswerWorkflowInput {
   runId: string;
   tenantId: string;
   question: string;
   options: ModelOptions;
+  /** Absent in runs started before the cache existed, which means look up and store. */
+  cache?: CacheControl;
   /** Absent in runs started before the policy existed, which means `fail`. */
   onFailure?: OnFailurePolicy;
 }
@@ -94,6 +112,8 @@ export interface AnswerResult {
   retrieved?: Array<Omit<ContextChunk, 'text' | 'heading'>>;
   /** How the answer was reached, when the strategy was not `single`. */
   strategy?: StrategyTrace;
+  /** Set when this answer was served from the cache rather than computed for this run. */
+  cache?: CacheHitInfo;
 }
 
 export interface StrategyTrace {

@@ -81,6 +81,33 @@ const crossTenantMatrix: MatrixRow[] = [
       assert.deepEqual(mine.body.schema, schemaOfA, "tenant B replaced tenant A's schema");
     },
   },
+  {
+    operation: 'GET /v1/admin/cache/settings',
+    path: () => '/v1/admin/cache/settings',
+    expect: 'check',
+    check: async (res) => assert.equal(res.status, 200),
+  },
+  {
+    operation: 'PUT /v1/admin/cache/settings',
+    path: () => '/v1/admin/cache/settings',
+    body: () => ({ enabled: false, ttlSeconds: 60 }),
+    expect: 'check',
+    check: async (res, _a, stack) => {
+      assert.equal(res.status, 200);
+      const mine = await http<{ enabled: boolean; ttlSeconds: number | null }>(stack, 'GET', '/v1/admin/cache/settings');
+      assert.deepEqual([mine.body.enabled, mine.body.ttlSeconds], [true, null], "tenant B changed tenant A's cache settings");
+    },
+  },
+  {
+    operation: 'DELETE /v1/admin/cache',
+    path: () => '/v1/admin/cache',
+    expect: 'check',
+    check: async (res, _a, stack) => {
+      assert.equal(res.status, 200);
+      const mine = await stack.db.tenant.findUniqueOrThrow({ where: { id: stack.tenantId }, select: { cacheEpoch: true } });
+      assert.equal(mine.cacheEpoch, 0, "tenant B purged tenant A's cache");
+    },
+  },
 ];
 
 /** Operations that only create in the caller's own tenant: nothing of another tenant to reach. */

@@ -6,6 +6,8 @@ import type { ObjectStore } from '../storage';
 import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
+import type { ResultCache } from '../cache';
+import { createCacheActivities } from './cache';
 import { createGenerateActivities } from './generate';
 import { createIngestActivities } from './ingest';
 import { createRetrieveActivities } from './retrieve';
@@ -28,6 +30,8 @@ export interface ActivityDeps {
   metrics?: KeelMetrics;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
+  /** The result cache (src/cache); unset: runs neither look up nor store results. */
+  cache?: ResultCache;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
@@ -41,6 +45,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
     ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
     ...createAlertActivities(deps.alertWebhook),
+    ...createCacheActivities(deps),
   };
 }
 

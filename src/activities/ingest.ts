@@ -10,7 +10,7 @@ import type { PriceTable } from '../llm/pricing';
 import { FailureType } from '../shared';
 import type { ObjectStore } from '../storage';
 import { withLedger } from './ledger';
-import { embedTexts } from './retrieve';
+import { embed } from '../llm/embed';
 
 export interface IngestDeps {
   db: Db;
@@ -140,8 +140,8 @@ export function createIngestActivities(deps: IngestDeps) {
             select: { id: true, text: true, heading: true },
           });
           if (batch.length === 0) break;
-          const vectors = await embedTexts(deps, entry, deps.embeddingModel, batch.map((c) => (c.heading ? `${c.heading}\n${c.text}` : c.text)), ctx.cancellationSignal);
-          await db.$transaction(batch.map((c, i) => db.chunk.update({ where: { id: c.id }, data: { embedding: vectors[i] ?? [] } })));
+          const { vectors, model } = await embed(deps, entry, deps.embeddingModel, batch.map((c) => (c.heading ? `${c.heading}\n${c.text}` : c.text)), ctx.cancellationSignal);
+          await db.$transaction(batch.map((c, i) => db.chunk.update({ where: { id: c.id }, data: { embedding: vectors[i] ?? [], embeddingModel: model } })));
           done += batch.length;
           ctx.heartbeat({ embedded: done });
         }

@@ -1,9 +1,9 @@
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
-import { toModelFailure } from '../llm/errors';
-import { estimateCostUsd, type PriceTable } from '../llm/pricing';
+import { embed } from '../llm/embed';
+import type { PriceTable } from '../llm/pricing';
 import type { ContextChunk } from '../shared';
-import { withLedger, type LedgerEntry } from './ledger';
+import { withLedger } from './ledger';
 
 export interface RetrieveDeps {
   db: Db;
@@ -43,29 +43,6 @@ export function orQuery(text: string): string {
   return words.slice(0, 64).join(' | ');
 }
 
-export function unitVector(values: readonly number[]): number[] {
-  const norm = Math.sqrt(values.reduce((s, v) => s + v * v, 0));
-  return norm === 0 ? [...values] : values.map((v) => v / norm);
-}
-
-export async function embedTexts(deps: Pick<RetrieveDeps, 'llm' | 'prices'>, entry: LedgerEntry, model: string, input: string[], signal?: AbortSignal): Promise<number[][]> {
-  entry.usage.model = model;
-  try {
-    const res = await deps.llm.embeddings.create({ model, input }, { signal });
-    const tokens = res.usage?.prompt_tokens ?? 0;
-    entry.usage = {
-      model: res.model,
-      tokensIn: (entry.usage.tokensIn ?? 0) + tokens,
-      tokensOut: 0,
-      costUsd: estimateCostUsd(deps.prices, res.model, (entry.usage.tokensIn ?? 0) + tokens, 0),
-    };
-    return [...res.data].sort((a, b) => a.index - b.index).map((d) => unitVector(d.embedding));
-  } catch (err) {
-    if (signal?.aborted) throw signal.reason;
-    throw toModelFailure(err);
-  }
-}
-
 /** Only the current version of a ready, undeleted document is searchable. */
 const SEARCHABLE = `
   FROM chunk c
@@ -92,11 +69,14 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
           : [];
         let vector: Array<{ id: string }> = [];
         if (deps.embeddingModel) {
-          const [query] = await embedTexts(deps, entry, deps.embeddingModel, [input.query]);
+          const { vectors: [query], model } = await embed(deps, entry, deps.embeddingModel, [input.query]);
+          // Vectors of different models are not comparable: chunks embedded by an older model are
+          // left to lexical search until they are re-embedded (docs/caching.md, "Changing the embedding model").
           vector = await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
             `SELECT c.id::text AS id ${SEARCHABLE} AND cardinality(c.embedding) = cardinality($2::real[])
+               AND c.embedding_model IS NOT DISTINCT FROM $4
              ORDER BY (SELECT sum(a * b) FROM unnest(c.embedding, $2::real[]) AS t(a, b)) DESC, c.id LIMIT $3`,
-            input.tenantId, query, pool,
+            input.tenantId, query, pool, model,
           );
         }
         const fused = fuseRankings(lexical.map((r) => r.id), vector.map((r) => r.id), topK);

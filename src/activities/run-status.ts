@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { Prisma } from '../generated/prisma/client';
 import type { Db } from '../db/client';
 import type { KeelMetrics } from '../metrics/metrics';
-import { TERMINAL_STATUSES, type RunStatus } from '../shared';
+import { TERMINAL_STATUSES, type CacheHitInfo, type RunStatus } from '../shared';
 import { withLedger } from './ledger';
 
 export interface RunError {
@@ -49,13 +49,14 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics) {
         WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status = 'needs_attention'`;
     },
 
-    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string }): Promise<void> {
+    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string; cache?: CacheHitInfo }): Promise<void> {
       // The run turns `completed` in the same transaction that closes this step's ledger row,
       // so a reader never sees a completed run with an open step.
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, () => [
         db.$executeRaw`
           UPDATE run SET status = 'completed', result = ${JSON.stringify(input.result)}::jsonb,
-                 model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
+                 model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now(),
+                 cache = COALESCE(${input.cache ? JSON.stringify(input.cache) : null}::jsonb, cache)
           WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`,
       ]);
       metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });

@@ -13,6 +13,8 @@ import { docsRouter } from './docs';
 import { problemHandler, problems } from './problem';
 import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
+import { adminCacheRouter } from './routes/admin-cache';
+import type { ResultCache } from '../cache';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
@@ -36,6 +38,8 @@ export interface ApiDeps {
   /** Shared rate-limit counters; the caller owns the connection. */
   redis: Redis;
   metrics?: KeelMetrics;
+  /** The result cache; unset: no fast path and no purge beyond the epoch. */
+  cache?: ResultCache;
   /** With tracing on: a server span per request, which the Temporal client carries into the workflow. */
   tracer?: Tracer;
 }
@@ -87,6 +91,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));
   app.use(adminKeysRouter(deps));
+  app.use(adminCacheRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

@@ -6,6 +6,8 @@ import { createPrisma } from '../db/client';
 import { createLogger } from '../logger';
 import { createObjectStore } from '../storage';
 import { createApp } from './app';
+import { createResultCache } from '../cache';
+import { createMetrics } from '../metrics/metrics';
 import { listen } from './server';
 import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
@@ -26,7 +28,9 @@ async function main(): Promise<void> {
   // No offline queue: with Redis down, rate limiting falls back at once instead of queueing.
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis unavailable'));
-  const app = createApp({ db, temporal, config, log, redis, store: createObjectStore(config), tracer: tracing?.tracer });
+  const metrics = createMetrics('api');
+  const cache = createResultCache(config, { redis, db, metrics, warn: (fields, message) => log.warn(fields, message) });
+  const app = createApp({ db, temporal, config, log, redis, metrics, cache, store: createObjectStore(config), tracer: tracing?.tracer });
   const api = await listen(app, { host: config.KEEL_API_HOST, port: config.KEEL_API_PORT, graceMs: config.KEEL_API_SHUTDOWN_GRACE_MS });
   // Slow-loris bounds at the socket level; the request-timeout middleware answers slow handlers.
   api.server.headersTimeout = 10_000;

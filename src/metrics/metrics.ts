@@ -48,6 +48,33 @@ export function createMetrics(service: 'api' | 'worker') {
       labelNames: ['cache', 'result'] as const,
       registers,
     }),
+    cacheLookupDuration: new Histogram({
+      name: 'keel_cache_lookup_duration_seconds',
+      help: 'Cache lookup latency by cache (exact/semantic) and result (hit/miss); semantic includes the embedding call',
+      labelNames: ['cache', 'result'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    cacheTokensSaved: new Counter({ name: 'keel_cache_tokens_saved_total', help: 'Model tokens (input + output) the original runs spent, saved by cache hits, by cache', labelNames: ['cache'] as const, registers }),
+    cacheCostSaved: new Counter({ name: 'keel_cache_cost_saved_usd_total', help: 'Estimated model cost in USD saved by cache hits, by cache', labelNames: ['cache'] as const, registers }),
+    cacheLatencySaved: new Counter({
+      name: 'keel_cache_latency_saved_seconds_total',
+      help: "The original runs' latency minus the hits' lookup time, summed, by cache",
+      labelNames: ['cache'] as const,
+      registers,
+    }),
+    cacheStores: new Counter({
+      name: 'keel_cache_stores_total',
+      help: 'Finished runs offered to the cache, by result (stored, no-store, pii)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    cacheErrors: new Counter({
+      name: 'keel_cache_errors_total',
+      help: 'Cache operations that failed because Redis was unavailable (the request went on uncached), by operation',
+      labelNames: ['op'] as const,
+      registers,
+    }),
     guardrailDecisions: new Counter({
       name: 'keel_guardrail_decisions_total',
       help: 'Guardrail outcomes by guardrail and decision (pass/modified/blocked)',

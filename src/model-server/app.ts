@@ -2,7 +2,8 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import { z } from 'zod';
 import { complete } from './completion';
 import { Counters, type CountedEndpoint, type CountersSnapshot, type RequestTally } from './counters';
-import { DEFAULT_EMBEDDING_DIMENSIONS, embedText, toBase64 } from './embeddings';
+import { DEFAULT_EMBEDDING_DIMENSIONS, HASHING_EMBEDDING_MODEL, embedText, toBase64 } from './embeddings';
+import { SENTENCE_EMBEDDING_MODEL, type SentenceEmbedder } from './sentence-embedder';
 import { errorBody, sendBodyError, sendError, sendInvalidRequest } from './errors';
 import { FaultQueue, FaultSpecError, toFaults, type Fault, type FaultInput, type FaultEndpoint, type FaultHit } from './faults';
 import { waitUnlessClosed } from './latency';
@@ -17,6 +18,11 @@ export interface ModelBehaviourOptions {
   readonly latencyMs?: number;
   /** Compact fault syntax (see faults.ts) or fault objects, queued at start. */
   readonly faults?: string | ReadonlyArray<FaultInput | string>;
+  /**
+   * Serves `multilingual-e5-small` embeddings. Without it, requests for that model get hashing
+   * vectors, answered under the hashing model's name and flagged `x-keel-embeddings: hashing-fallback`.
+   */
+  readonly sentenceEmbedder?: SentenceEmbedder;
 }
 
 /** The knobs tests and benchmarks turn, shared by the HTTP control endpoints and `ModelServer`. */
@@ -25,8 +31,10 @@ export class ModelBehaviour {
   readonly faults = new FaultQueue();
   private readonly initialLatencyMs: number;
   latencyMs: number;
+  readonly sentenceEmbedder: SentenceEmbedder | undefined;
 
   constructor(options: ModelBehaviourOptions = {}) {
+    this.sentenceEmbedder = options.sentenceEmbedder;
     this.initialLatencyMs = options.latencyMs ?? 0;
     this.latencyMs = this.initialLatencyMs;
     if (options.faults !== undefined) this.addFaults(options.faults);
@@ -141,12 +149,29 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
       if (!(await proceed('embeddings', res, tally, false))) return;
 
       const inputs = embeddingInputs(request.input);
-      const dimensions = request.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS;
-      const vectors = inputs.map((text) => embedText(text, dimensions));
+      const embedder = request.model === SENTENCE_EMBEDDING_MODEL ? behaviour.sentenceEmbedder : undefined;
+      if (embedder && request.dimensions !== undefined && request.dimensions !== embedder.dimensions) {
+        tally.invalid();
+        sendError(res, 400, errorBody(`${embedder.model} makes ${embedder.dimensions}-dimensional vectors`, 'invalid_request_error', null, 'dimensions'));
+        return;
+      }
+      let vectors: Float32Array[];
+      let promptTokens: number;
+      let model = request.model;
+      if (embedder) {
+        ({ vectors, tokens: promptTokens } = await embedder.embed(inputs));
+      } else {
+        vectors = inputs.map((text) => embedText(text, request.dimensions ?? DEFAULT_EMBEDDING_DIMENSIONS));
+        promptTokens = inputs.reduce((sum, text) => sum + approxTokens(text), 0);
+        if (request.model === SENTENCE_EMBEDDING_MODEL) {
+          // Say so: the vectors are not the model's, and whoever records the model must know.
+          model = HASHING_EMBEDDING_MODEL;
+          res.set('x-keel-embeddings', 'hashing-fallback');
+        }
+      }
       const encoded = vectors.map((v) => (request.encoding_format === 'base64' ? toBase64(v) : Array.from(v)));
-      const promptTokens = inputs.reduce((sum, text) => sum + approxTokens(text), 0);
       tally.completed({ prompt: promptTokens, completion: 0 });
-      res.json(embeddingList(encoded, request.model, promptTokens));
+      res.json(embeddingList(encoded, model, promptTokens));
     }),
   );
 

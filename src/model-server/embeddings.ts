@@ -1,10 +1,14 @@
 import { fnv1a, words } from './text';
 
+export { HASHING_EMBEDDING_MODEL } from '../llm/embed';
+
 /**
- * Deterministic embeddings by feature hashing: each word and each character trigram adds
+ * The fallback when the real offline model (sentence-embedder.ts) is not installed, and the
+ * answer to any other embedding model name. Deterministic embeddings by feature hashing: each word and each character trigram adds
  * ±weight to one of `dimensions` buckets, then the vector is scaled to unit length. Texts
- * sharing words and spellings land close together, so retrieval over the offline model
- * behaves sensibly, and the same text always gets the same vector.
+ * sharing words and spellings land close together, and the same text always gets the same
+ * vector, but they cannot tell a paraphrase from a different question: no semantic cache runs
+ * on them (src/cache refuses hashing vectors).
  */
 export const DEFAULT_EMBEDDING_DIMENSIONS = 256;
 

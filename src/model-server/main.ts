@@ -16,6 +16,12 @@ async function main(): Promise<void> {
     { url: server.url, latencyMs: config.KEEL_OFFLINE_MODEL_LATENCY_MS, faults: config.KEEL_OFFLINE_MODEL_FAULTS || undefined },
     `offline model server listening at ${server.url}`,
   );
+  if (server.embeddingFallbackReason) {
+    log.warn(
+      { reason: server.embeddingFallbackReason },
+      'multilingual-e5-small is not available: embeddings are hashing vectors (keel-offline-embed-1), which cannot recognise paraphrases; semantic caching is off',
+    );
+  }
 
   const stop = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'offline model server stopping');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ModelBehaviour, createModelApp } from './app';
 import type { CountersSnapshot } from './counters';
 import type { Fault, FaultInput } from './faults';
+import { loadSentenceEmbedder, type SentenceEmbedder } from './sentence-embedder';
 
 export { ModelBehaviour, createModelApp } from './app';
 export type { CountersSnapshot, EndpointCounters } from './counters';
@@ -17,6 +18,8 @@ export interface ModelServerOptions {
   readonly latencyMs?: number;
   /** Faults queued at start, in the compact syntax documented in faults.ts. */
   readonly faults?: string;
+  /** Serve the real offline embedding model when it is installed (default true); false: hashing vectors only. */
+  readonly sentenceEmbeddings?: boolean;
 }
 
 export interface ModelServer {
@@ -24,6 +27,8 @@ export interface ModelServer {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
+  /** Why `multilingual-e5-small` requests get hashing vectors, when they do. */
+  readonly embeddingFallbackReason: string | undefined;
   counters(): CountersSnapshot;
   /** Zero counters, clear faults, restore the starting latency. */
   reset(): void;
@@ -38,7 +43,8 @@ export interface ModelServer {
  * on a bad fault spec and with the listen error (e.g. EADDRINUSE) if the port is taken.
  */
 export async function startModelServer(opts: ModelServerOptions = {}): Promise<ModelServer> {
-  const behaviour = new ModelBehaviour({ latencyMs: opts.latencyMs ?? 0, faults: opts.faults ?? '' });
+  const loaded = opts.sentenceEmbeddings === false ? { reason: 'turned off' } : sharedSentenceEmbedder();
+  const behaviour = new ModelBehaviour({ latencyMs: opts.latencyMs ?? 0, faults: opts.faults ?? '', sentenceEmbedder: loaded.embedder });
   const server = createServer(createModelApp(behaviour));
   // Benchmarks open hundreds of connections at once; the default backlog of 511 can drop some.
   server.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, backlog: 4096 });
@@ -52,6 +58,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
   return {
     url: `http://${urlHost(address)}:${address.port}/v1`,
     port: address.port,
+    embeddingFallbackReason: loaded.reason,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -73,4 +80,12 @@ function urlHost(address: AddressInfo): string {
   if (address.address === '0.0.0.0') return '127.0.0.1';
   if (address.address === '::') return '[::1]';
   return address.family === 'IPv6' ? `[${address.address}]` : address.address;
+}
+
+let shared: { embedder?: SentenceEmbedder; reason?: string } | undefined;
+
+/** The engine and its weights load once per process, however many servers it starts. */
+function sharedSentenceEmbedder(): { embedder?: SentenceEmbedder; reason?: string } {
+  shared ??= loadSentenceEmbedder();
+  return shared;
 }

@@ -9,6 +9,7 @@ import type { Completion } from './completion';
 export const OFFLINE_MODELS = [
   { id: 'keel-offline-1', object: 'model', created: 1_704_067_200, owned_by: 'keel' },
   { id: 'keel-offline-embed-1', object: 'model', created: 1_704_067_200, owned_by: 'keel' },
+  { id: 'multilingual-e5-small', object: 'model', created: 1_704_067_200, owned_by: 'intfloat' },
 ] as const;
 
 export function completionId(): string {

@@ -94,6 +94,13 @@ export const StepAttempt = z.object({
 
 export const RunStepView = z.object({ step: z.string(), attempts: z.array(StepAttempt) });
 
+export const CacheHitView = z.object({
+  kind: z.enum(['exact', 'semantic']),
+  originalRunId: z.string().meta({ description: 'The run that computed the result.' }),
+  ageSeconds: z.number().int().min(0).meta({ description: 'How long ago that run stored it.' }),
+  similarity: z.number().optional().meta({ description: 'Semantic hits: cosine similarity of the two questions.' }),
+}).meta({ id: 'CacheHit' });
+
 export const RunSummary = z.object({
   id: z.string(),
   type: z.enum(RUN_TYPES),
@@ -114,9 +121,24 @@ export const RunView = RunSummary.extend({
   steps: z.array(RunStepView),
   /** Temporal executions (workflow run ids) this run has had, oldest first. */
   executions: z.array(z.string()),
+  /** Set when the result was served from the cache. */
+  cache: CacheHitView.nullable(),
 }).meta({ id: 'RunView' });
 export type RunView = z.infer<typeof RunView>;
 
 export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
+
+/** `201` from POST /v1/runs when the exact cache answered: the run exists, already completed. */
+export const CachedRunResponse = CreateRunResponse.extend({
+  status: z.literal('completed'),
+  cached: z.literal(true),
+  cache: CacheHitView,
+  result: z.unknown(),
+}).meta({ id: 'CachedRunResponse' });
+
+export const CachePurged = z.object({
+  epoch: z.number().int().meta({ description: "The tenant's new cache epoch: entries of older epochs are unreachable." }),
+  deleted: z.number().int().nullable().meta({ description: 'Redis keys deleted; null when Redis was unreachable (the entries then expire, unreachable).' }),
+}).meta({ id: 'CachePurged' });
 
 export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });

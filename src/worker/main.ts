@@ -1,4 +1,6 @@
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { Redis } from 'ioredis';
+import { createResultCache } from '../cache';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { activityOptionsFromConfig } from '../activities';
@@ -33,11 +35,16 @@ async function main(): Promise<void> {
   });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const db = createPrisma(config.DATABASE_URL);
+  // Fails fast while Redis is down, so cache steps miss at once instead of queueing commands.
+  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis unavailable'));
+  const llm = createLlmClient(config);
+  const cache = createResultCache(config, { redis, db, llm, metrics, warn: (fields, message) => log.warn(fields, message) });
   const workers = await createKeelWorkers({
     connection,
     ...workerOptionsFromConfig(config),
     tracing,
-    deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
+    deps: { db, llm, cache, store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });
   log.info(
     {
@@ -57,6 +64,7 @@ async function main(): Promise<void> {
   await Promise.all(workers.map((w) => w.run()));
   metricsServer.close();
   await db.$disconnect();
+  redis.disconnect();
   await connection.close();
   await tracing?.shutdown();
   log.info('worker stopped');

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   FailureType,
@@ -8,7 +8,7 @@ import {
   type AnswerWorkflowInput,
   type ResumeRequest,
 } from '../shared';
-import { alert, dbWrite, guardrail, llmCall } from './profiles';
+import { alert, cacheCall, dbWrite, guardrail, llmCall } from './profiles';
 import { failureSummary, recordRunFailure, trackRun } from './run-steps';
 import { produceAnswer } from './strategies';
 
@@ -18,6 +18,7 @@ const checks = proxyActivities<Activities>({ ...guardrail, summary: 'Sanitize th
 const llm = proxyActivities<Activities>({ ...llmCall, summary: 'Ask the model' });
 const store = proxyActivities<Activities>({ ...dbWrite, summary: 'Store the answer' });
 const alerts = proxyActivities<Activities>({ ...alert, summary: 'Tell an operator the run is paused' });
+const cache = proxyActivities<Activities>({ ...cacheCall, summary: 'Look up or fill the result cache' });
 
 
 /** Answer a question: sanitize the input, ask the model, store the result. */
@@ -90,6 +91,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     }
   };
 
+  let lookup: Awaited<ReturnType<Activities['cacheLookup']>> | undefined;
   setStatus('running');
   try {
     await db.markRunRunning({ runId, tenantId });
@@ -97,15 +99,44 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     if (sanitized.text.length === 0) {
       throw ApplicationFailure.nonRetryable('The question is empty after sanitizing', 'InvalidInput');
     }
+    // Runs recorded before the cache existed replay without it (test/fixtures/histories).
+    if (patched('answer-cache')) {
+      const question = sanitized.text;
+      lookup = await step('cacheLookup', () => cache.cacheLookup({ runId, tenantId, question, options: input.options, control: input.cache }));
+      const hit = lookup.hit;
+      if (hit) {
+        const info = { kind: hit.kind, originalRunId: hit.originalRunId, ageSeconds: hit.ageSeconds, ...(hit.similarity !== undefined ? { similarity: hit.similarity } : {}) };
+        const cached = { ...hit.result, cache: info };
+        await step('storeResult', () => store.storeResult({ runId, tenantId, result: cached, model: cached.model, cache: info }));
+        setStatus('completed');
+        return cached;
+      }
+    }
     // Runs recorded before retrieval existed replay without it (test/fixtures/histories).
     const context = patched('answer-retrieval')
       ? await step('retrieveContext', () => llm.retrieveContext({ runId, tenantId, query: sanitized.text }))
       : [];
     const result = await produceAnswer({ runId, tenantId, question: sanitized.text, context, options: input.options }, step);
+    const ticket = lookup?.ticket;
+    // Only a run that produced its answer gets here: failed, cancelled and blocked runs are never
+    // cached. Stored before the run turns `completed`, so a client that saw it complete and asks
+    // again is answered from the cache.
+    if (ticket) {
+      try {
+        await cache.cacheStore({ runId, tenantId, question: sanitized.text, ticket, result });
+      } catch (storeErr) {
+        // The answer stands whether or not the cache kept it.
+        if (isCancellation(storeErr)) throw storeErr;
+      }
+    }
     await step('storeResult', () => store.storeResult({ runId, tenantId, result, model: result.model }));
     setStatus('completed');
     return result;
   } catch (err) {
+    const ticket = lookup?.ticket;
+    if (ticket?.leader) {
+      await CancellationScope.nonCancellable(() => cache.cacheRelease({ runId, ticket }));
+    }
     await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
     throw err;
   }

@@ -50,3 +50,14 @@ export const alert: ActivityOptions = {
   startToCloseTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes },
 };
+
+/**
+ * Cache lookups and stores. A lookup may wait for an identical run that holds the single-flight
+ * lease (KEEL_CACHE_LEASE_MS, 60 s by default), heartbeating while it waits; a cache that fails
+ * degrades to a miss inside the activity, so retries here are for worker crashes.
+ */
+export const cacheCall: ActivityOptions = {
+  startToCloseTimeout: '3m',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3, nonRetryableErrorTypes },
+};

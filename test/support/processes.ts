@@ -58,3 +58,11 @@ export function spawnTemporal(opts: { port: number; dbFile: string }): ChildHand
   );
   return track(child);
 }
+
+/** A throw-away redis-server on loopback (no persistence), for tests that stop and start Redis. */
+export function spawnRedis(port: number): ChildHandle {
+  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return track(child);
+}

@@ -14,6 +14,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
+import { createResultCache } from '../../src/cache';
+import { createMetrics, type KeelMetrics } from '../../src/metrics/metrics';
 import pino from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
@@ -43,6 +45,8 @@ export interface TestStack {
   /** The API's Redis client (rate limits), for tests that build a second API process. */
   redis: Redis;
   store: ObjectStore;
+  /** The API's and the in-process worker's metrics (the cache counts on both sides). */
+  metrics: { api: KeelMetrics; worker: KeelMetrics };
   /** Adds another tenant with its own key, for isolation tests. */
   addTenant(name: string, scopes?: string[]): Promise<{ tenantId: string; apiKey: string }>;
   stop(): Promise<void>;
@@ -113,6 +117,15 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
   const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
   const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
+  // The stack's result cache: one per side, as in production (API fast path; worker lookups and stores).
+  const cacheRedis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  cacheRedis.on('error', () => undefined);
+  const llm = createLlmClient(config);
+  const workerMetrics = createMetrics('worker');
+  const apiMetrics = createMetrics('api');
+  const workerCache = createResultCache(config, { redis: cacheRedis, db, llm, metrics: workerMetrics });
+  const apiCache = createResultCache(config, { redis: cacheRedis, db, metrics: apiMetrics });
+
   const workers: Worker[] = [];
   const running: Array<Promise<void>> = [];
   if (opts.workers !== false) {
@@ -123,19 +136,20 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
         taskQueues: [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest],
         maxCachedWorkflows: 0,
         dataConverter,
-        deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
+        deps: { db, llm, cache: workerCache, metrics: workerMetrics, store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
       })),
     );
     running.push(...workers.map((w) => w.run()));
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis });
+  redis.on('error', () => undefined);
+  const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis, metrics: apiMetrics, cache: apiCache });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
-  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+  for (const client of [redis, cacheRedis]) if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -148,6 +162,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     model,
     redis,
     store,
+    metrics: { api: apiMetrics, worker: workerMetrics },
     addTenant: (name, scopes) => seedTenant(db, name, scopes),
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
@@ -156,6 +171,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
       await Promise.allSettled(running);
       await db.$disconnect();
       redis.disconnect();
+      cacheRedis.disconnect();
       await model.close();
       await env.teardown();
       await database.drop();

@@ -15,12 +15,18 @@ const summary = {
 export const runExamples = {
   create: { type: 'answer', input: { question: 'What does Keel do?' }, options: { temperature: 0.2 } },
   created: { id, status: 'queued', links },
+  cached: {
+    id, status: 'completed', cached: true, links,
+    cache: { kind: 'exact', originalRunId: '0193e0c2-7b1a-7c3d-9e4f-5a6b7c8d9e0f', ageSeconds: 42 },
+    result: { answer: 'Keel runs AI work as durable Temporal workflows.', model: 'gpt-4o-mini', cache: { kind: 'exact', originalRunId: '0193e0c2-7b1a-7c3d-9e4f-5a6b7c8d9e0f', ageSeconds: 42 } },
+  },
   view: {
     ...summary,
     input: { question: 'What does Keel do?' },
     options: { model: 'gpt-4o-mini', temperature: 0.2 },
     result: { answer: 'Keel runs AI work as durable Temporal workflows.', model: 'gpt-4o-mini' },
     error: null,
+    cache: null,
     steps: [
       {
         step: 'generate',

@@ -5,7 +5,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
-import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
+import { CachedRunResponse, CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
 import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
@@ -18,12 +18,17 @@ import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
 import { prepareWorkflow } from './run-workflows';
 import { runExamples } from './runs-examples';
+import { answerFromCache } from '../../cache/fast-path';
+import { parseCacheControl, type ResultCache } from '../../cache';
+import { z } from 'zod';
 
 export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
   metrics?: KeelMetrics;
+  /** The result cache's fast path; unset: every run starts a workflow. */
+  cache?: ResultCache;
 }
 
 function canonicalJson(value: unknown): string {
@@ -103,6 +108,7 @@ export function runsRouter(deps: RunsDeps): Router {
       // An operator retry resets the workflow into a new execution under the same run id; the
       // ledger's attempts name theirs, and this lists them in the order they first ran.
       executions: [...new Set(run.steps.map((s) => s.workflowRunId))],
+      cache: (run.cache ?? null) as RunView['cache'],
     };
   };
 
@@ -112,9 +118,18 @@ export function runsRouter(deps: RunsDeps): Router {
       method: 'post', path: '/v1/runs', tags: ['runs'], scope: 'runs:write',
       summary: 'Start a run',
       description: "Validates the request and starts a Temporal workflow whose id is the run id. Answered `202` at once; poll `links.self`. A tenant with `KEEL_MAX_INFLIGHT_RUNS_PER_TENANT` runs queued or running gets `429 concurrency-limit`.",
-      headers: CreateRunHeaders,
+      headers: CreateRunHeaders.extend({
+        'Cache-Control': z.string().optional().meta({
+          description: '`no-cache`: answer fresh, without looking in the cache; `no-store`: do not cache this result. Answer runs only.',
+          example: 'no-cache',
+        }),
+      }),
       body: CreateRunRequest, bodyExample: runExamples.create,
       responses: {
+        201: {
+          description: 'An answer run the exact cache answered: the run was recorded already `completed` (`cached: true`), with the result, its age and the run that computed it. No workflow was started. Requests with an `Idempotency-Key` always start a run (its own cache step may still hit).',
+          schema: CachedRunResponse, example: runExamples.cached, headers: { Location: 'The run URL.' },
+        },
         202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
         200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
       },
@@ -134,6 +149,15 @@ export function runsRouter(deps: RunsDeps): Router {
       const inputHash = createHash('sha256')
         .update(canonicalJson({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) }))
         .digest('hex');
+      const control = parseCacheControl(req.get('cache-control'));
+      if (deps.cache && workflow.type === 'answer' && !idempotencyKey) {
+        const input = body.input as Prisma.InputJsonObject;
+        const cached = await answerFromCache({ db, cache: deps.cache, metrics: deps.metrics }, { tenantId, runId: id, question: workflow.input.question, options, control, input, inputHash });
+        if (cached) {
+          res.status(201).location(links(id).self).json({ id, status: 'completed', cached: true, cache: cached.cache, result: cached.result, links: links(id) });
+          return;
+        }
+      }
       // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
       // to start the workflow; the others answer with that run.
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
@@ -147,7 +171,7 @@ export function runsRouter(deps: RunsDeps): Router {
         res.status(200).location(links(id).self).json({ id, status: existing.status, links: links(id) });
         return;
       }
-      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure } : workflow.input;
+      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure, cache: control } : workflow.input;
       try {
         await temporal.workflow.start(workflow.type, {
           taskQueue: TaskQueue.workflows,

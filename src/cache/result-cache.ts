@@ -1,0 +1,430 @@
+import type { Redis } from 'ioredis';
+import type OpenAI from 'openai';
+import type { Db } from '../db/client';
+import { embed, HASHING_EMBEDDING_MODEL, type Embeddings } from '../llm/embed';
+import type { PriceTable } from '../llm/pricing';
+import { ANSWER_PROMPT_VERSION } from '../llm/prompt';
+import type { KeelMetrics } from '../metrics/metrics';
+import type { AnswerResult, CacheControl, ModelOptions } from '../shared';
+import type { LedgerEntry } from '../activities/ledger';
+import { falseHitReason } from './guards';
+import { exactKey, outputParams, partitionKey, type CacheScope } from './key';
+import { unmaskedPii } from './pii';
+import type { Sealer } from './sealed';
+import { VectorPartition } from './vector-partition';
+
+/** The guardrail policy version slot of the key; guardrails set it once they version their policy. */
+export const GUARDRAIL_POLICY_VERSION: string | null = null;
+
+export interface CacheSettings {
+  /** Default TTL and threshold; a tenant's own settings override them. */
+  ttlSeconds: number;
+  similarityThreshold: number;
+  /** Requests with a higher temperature skip the semantic tier (they asked for variety). */
+  semanticMaxTemperature: number;
+  /** How long a run computing a result holds the single-flight lease; identical runs wait at most this long. */
+  leaseMs: number;
+  /** Stream entries kept per semantic partition (older ones are trimmed). */
+  maxEntriesPerPartition: number;
+  /** Partitions each process keeps in memory (least recently used dropped first). */
+  maxPartitionsInMemory: number;
+  keyPrefix: string;
+  /** Null: no semantic tier (no embedding model configured). */
+  embeddingModel: string | null;
+  retrievalTopK: number;
+}
+
+export type { CacheControl } from '../shared';
+
+/** What is stored: masked content only, sealed with the payload keys. */
+export interface CachedValue {
+  v: 1;
+  result: AnswerResult;
+  /** The sanitised question, for the false-hit guards. */
+  question: string;
+  runId: string;
+  createdAt: number;
+  /** What the original run spent: a hit saves this much. */
+  saved: { tokens: number; costUsd: number; latencyMs: number };
+}
+
+export interface CacheHit {
+  kind: 'exact' | 'semantic';
+  value: CachedValue;
+  similarity?: number;
+  ageSeconds: number;
+}
+
+/** How a run that found nothing stores its result later; crosses the workflow boundary, so hashes only. */
+export interface CacheTicket {
+  tenantId: string;
+  key: string;
+  partition: string | null;
+  ttlSeconds: number;
+  /** This run holds the single-flight lease for `key`. */
+  leader: boolean;
+  store: boolean;
+}
+
+export interface RunLookup {
+  hit?: { kind: 'exact' | 'semantic'; result: AnswerResult; originalRunId: string; ageSeconds: number; similarity?: number; waitedForLeader?: boolean };
+  /** Absent: nothing to store (cache off for the tenant, or Redis unavailable). */
+  ticket?: CacheTicket;
+}
+
+export interface ResultCacheDeps {
+  redis: Redis;
+  db: Db;
+  sealer: Sealer;
+  settings: CacheSettings;
+  /** For the semantic tier's embeddings. */
+  llm?: OpenAI;
+  prices?: PriceTable;
+  metrics?: KeelMetrics;
+  /** Warnings name the operation and the error message, never a key or a value. */
+  warn?: (fields: Record<string, unknown>, message: string) => void;
+}
+
+interface TenantCache {
+  enabled: boolean;
+  ttlSeconds: number;
+  threshold: number;
+  epoch: number;
+  corpusVersion: number;
+}
+
+interface StreamEntry {
+  id: string;
+  v: string;
+  exp: number;
+}
+
+/** A Buffer's bytes as float32s (copied: small Buffers share a pool, so their offset is not 0). */
+function float32s(bytes: Buffer): Float32Array {
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+const RELEASE_LEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export class CacheUnavailable extends Error {
+  constructor(readonly op: string, cause: unknown) {
+    super(`cache ${op}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'CacheUnavailable';
+  }
+}
+
+/**
+ * Keel's result cache: an exact tier (a hash of everything that decides the answer) and a
+ * semantic tier (nearest neighbour of the question's embedding within the same scope), both in
+ * Redis, values sealed with the payload keys. Every Redis failure degrades to "no cache": the
+ * caller gets a miss, a warning is logged and `keel_cache_errors_total` counts it. Design and
+ * numbers: docs/caching.md.
+ */
+export class ResultCache {
+  private readonly partitions = new Map<string, VectorPartition>();
+
+  constructor(private readonly deps: ResultCacheDeps) {}
+
+  get settings(): CacheSettings {
+    return this.deps.settings;
+  }
+
+  private k(tenantId: string, rest: string): string {
+    return `${this.deps.settings.keyPrefix}cache:{${tenantId}}:${rest}`;
+  }
+
+  private async tenant(tenantId: string): Promise<TenantCache | undefined> {
+    const rows = await this.deps.db.$queryRaw<Array<{ enabled: boolean; ttl: number | null; threshold: number | null; epoch: number; corpus: number | null }>>`
+      SELECT t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
+             t.cache_epoch AS epoch, cv.version AS corpus
+      FROM tenant t LEFT JOIN corpus_version cv ON cv.tenant_id = t.id WHERE t.id = ${tenantId}::uuid`;
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      enabled: row.enabled,
+      ttlSeconds: row.ttl ?? this.deps.settings.ttlSeconds,
+      threshold: row.threshold ?? this.deps.settings.similarityThreshold,
+      epoch: row.epoch,
+      corpusVersion: row.corpus ?? 0,
+    };
+  }
+
+  private scope(tenantId: string, options: ModelOptions, t: TenantCache): CacheScope {
+    return {
+      tenantId, runType: 'answer', model: options.model, promptVersion: ANSWER_PROMPT_VERSION, params: outputParams(options),
+      corpusVersion: t.corpusVersion, retrieval: { topK: this.deps.settings.retrievalTopK, embeddingModel: this.deps.settings.embeddingModel },
+      policyVersion: GUARDRAIL_POLICY_VERSION, epoch: t.epoch,
+    };
+  }
+
+  private async redisOp<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.deps.metrics?.cacheErrors.inc({ op });
+      this.deps.warn?.({ op, err: err instanceof Error ? err.message : String(err) }, 'cache unavailable: serving without it');
+      throw new CacheUnavailable(op, err);
+    }
+  }
+
+  private async readValue(tenantId: string, key: string): Promise<CachedValue | undefined> {
+    const bytes = await this.redisOp('get', () => this.deps.redis.getBuffer(this.k(tenantId, `x:${key}`)));
+    if (!bytes) return undefined;
+    try {
+      const value = await this.deps.sealer.unseal<CachedValue>(bytes);
+      return value.v === 1 ? value : undefined;
+    } catch {
+      // Sealed under a key that is no longer listed, or corrupt: a miss, and the entry goes.
+      await this.deps.redis.unlink(this.k(tenantId, `x:${key}`)).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  private hit(kind: 'exact' | 'semantic', value: CachedValue, startedAt: number, similarity?: number): CacheHit {
+    const m = this.deps.metrics;
+    m?.cacheLookups.inc({ cache: kind, result: 'hit' });
+    m?.cacheLookupDuration.observe({ cache: kind, result: 'hit' }, (performance.now() - startedAt) / 1000);
+    m?.cacheTokensSaved.inc({ cache: kind }, value.saved.tokens);
+    m?.cacheCostSaved.inc({ cache: kind }, value.saved.costUsd);
+    m?.cacheLatencySaved.inc({ cache: kind }, Math.max(0, value.saved.latencyMs - (performance.now() - startedAt)) / 1000);
+    return { kind, value, ageSeconds: Math.max(0, Math.round((Date.now() - value.createdAt) / 1000)), ...(similarity !== undefined ? { similarity } : {}) };
+  }
+
+  private miss(kind: 'exact' | 'semantic', startedAt: number): void {
+    this.deps.metrics?.cacheLookups.inc({ cache: kind, result: 'miss' });
+    this.deps.metrics?.cacheLookupDuration.observe({ cache: kind, result: 'miss' }, (performance.now() - startedAt) / 1000);
+  }
+
+  /**
+   * The API's fast path: the exact tier only (the API never calls a model, and a semantic
+   * lookup needs an embedding). Undefined on a miss, when the tenant opted out, or with Redis down.
+   */
+  async lookupExact(tenantId: string, question: string, options: ModelOptions): Promise<CacheHit | undefined> {
+    const startedAt = performance.now();
+    const t = await this.tenant(tenantId);
+    if (!t?.enabled) return undefined;
+    try {
+      const value = await this.readValue(tenantId, exactKey(this.scope(tenantId, options, t), question));
+      if (value) return this.hit('exact', value, startedAt);
+      this.miss('exact', startedAt);
+    } catch (err) {
+      if (!(err instanceof CacheUnavailable)) throw err;
+    }
+    return undefined;
+  }
+
+  /**
+   * The workflow's lookup, for runs that did start: exact, then (for the one run that holds the
+   * single-flight lease) semantic. A run that finds another identical run computing the same
+   * result waits for it instead of calling the model; if that run fails and lets go of the lease,
+   * one waiter takes it over.
+   */
+  async lookupForRun(input: {
+    runId: string; tenantId: string; question: string; options: ModelOptions; control: CacheControl;
+    entry: LedgerEntry; heartbeat: () => void; sleep: (ms: number) => Promise<void>; signal?: AbortSignal;
+  }): Promise<RunLookup> {
+    const { runId, tenantId, question, options, control } = input;
+    const t = await this.tenant(tenantId);
+    if (!t?.enabled) return {};
+    const scope = this.scope(tenantId, options, t);
+    const key = exactKey(scope, question);
+    const semanticModel = this.semanticModel(options);
+    const ticket: CacheTicket = {
+      tenantId, key, ttlSeconds: t.ttlSeconds, leader: false, store: control.store,
+      partition: semanticModel ? partitionKey(scope, semanticModel) : null,
+    };
+    if (!control.lookup) return { ticket };
+    const startedAt = performance.now();
+    const asHit = (h: CacheHit, waitedForLeader?: boolean): RunLookup => ({
+      hit: {
+        kind: h.kind, result: h.value.result, originalRunId: h.value.runId, ageSeconds: h.ageSeconds,
+        ...(h.similarity !== undefined ? { similarity: h.similarity } : {}), ...(waitedForLeader ? { waitedForLeader } : {}),
+      },
+    });
+    try {
+      const found = await this.readValue(tenantId, key);
+      if (found) return asHit(this.hit('exact', found, startedAt));
+      const lease = this.k(tenantId, `lease:${key}`);
+      const acquire = async () =>
+        (await this.redisOp('lease', () => this.deps.redis.set(lease, runId, 'PX', this.deps.settings.leaseMs, 'NX'))) === 'OK' ||
+        (await this.redisOp('lease', () => this.deps.redis.get(lease))) === runId;
+      let leader = await acquire();
+      const deadline = Date.now() + this.deps.settings.leaseMs;
+      while (!leader && Date.now() < deadline) {
+        await input.sleep(100);
+        input.heartbeat();
+        const value = await this.readValue(tenantId, key);
+        if (value) return asHit(this.hit('exact', value, startedAt), true);
+        leader = await acquire();
+      }
+      this.miss('exact', startedAt);
+      ticket.leader = leader;
+
+      if (semanticModel && ticket.partition && this.deps.llm && this.deps.prices) {
+        const semanticStart = performance.now();
+        const embedded = await this.embedQuestion(input.entry, semanticModel, question, input.signal);
+        const vector = embedded?.vectors[0];
+        if (!vector || embedded?.model === HASHING_EMBEDDING_MODEL) {
+          // Hashing vectors cannot tell a paraphrase from another question: no semantic tier on them.
+          ticket.partition = null;
+        } else {
+          await this.redisOp('stash', () => this.deps.redis.set(this.k(tenantId, `vec:${runId}`), Buffer.from(Float32Array.from(vector).buffer), 'PX', this.deps.settings.leaseMs * 2));
+          const semantic = await this.searchSemantic(tenantId, ticket.partition, vector, question, t.threshold);
+          if (semantic) {
+            await this.release(ticket, runId);
+            return asHit(this.hit('semantic', semantic.value, semanticStart, semantic.similarity));
+          }
+          this.miss('semantic', semanticStart);
+        }
+      }
+      return { ticket };
+    } catch (err) {
+      if (err instanceof CacheUnavailable) return {};
+      throw err;
+    }
+  }
+
+  /** An embedding failure costs the semantic tier, never the run. */
+  private async embedQuestion(entry: LedgerEntry, model: string, question: string, signal?: AbortSignal): Promise<Embeddings | undefined> {
+    if (!this.deps.llm || !this.deps.prices) return undefined;
+    try {
+      return await embed({ llm: this.deps.llm, prices: this.deps.prices }, entry, model, [question], signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      this.deps.metrics?.cacheErrors.inc({ op: 'embed' });
+      this.deps.warn?.({ op: 'embed', err: err instanceof Error ? err.message : String(err) }, 'semantic cache skipped: the embedding call failed');
+      return undefined;
+    }
+  }
+
+  private semanticModel(options: ModelOptions): string | null {
+    const model = this.deps.settings.embeddingModel;
+    if (!model || model === HASHING_EMBEDDING_MODEL) return null;
+    if ((options.temperature ?? 0) > this.deps.settings.semanticMaxTemperature) return null;
+    return model;
+  }
+
+  /** Brings this process's copy of a partition up to date with its Redis stream, then searches it. */
+  private async searchSemantic(
+    tenantId: string, partition: string, vector: number[], question: string, threshold: number,
+  ): Promise<{ value: CachedValue; similarity: number } | undefined> {
+    const index = await this.syncPartition(tenantId, partition, vector.length);
+    for (const match of index.search(vector, threshold, Date.now())) {
+      const value = await this.readValue(tenantId, match.entryId);
+      // Gone (expired, purged) or a different question in disguise: try the next one.
+      if (!value || falseHitReason(question, value.question)) continue;
+      return { value, similarity: Number(match.similarity.toFixed(4)) };
+    }
+    return undefined;
+  }
+
+  private async syncPartition(tenantId: string, partition: string, dimensions: number): Promise<VectorPartition> {
+    const id = `${tenantId}:${partition}`;
+    let index = this.partitions.get(id);
+    if (!index || index.dimensions !== dimensions) {
+      index = new VectorPartition(dimensions);
+      this.partitions.set(id, index);
+      if (this.partitions.size > this.deps.settings.maxPartitionsInMemory) {
+        const oldest = [...this.partitions.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+        if (oldest) this.partitions.delete(oldest[0]);
+      }
+    }
+    index.lastUsed = Date.now();
+    const stream = this.k(tenantId, `sem:${partition}`);
+    for (;;) {
+      const batch = await this.redisOp('sync', () => this.deps.redis.xrangeBuffer(stream, `(${index.cursor}`, '+', 'COUNT', 2000));
+      for (const [entryId, fields] of batch) {
+        const sealed = fields[1];
+        index.cursor = entryId.toString();
+        if (!sealed) continue;
+        try {
+          const entry = await this.deps.sealer.unseal<StreamEntry>(sealed);
+          index.add(entry.id, float32s(Buffer.from(entry.v, 'base64')), entry.exp);
+        } catch {
+          // Sealed under a retired key: that entry is unreadable, the rest are not.
+        }
+      }
+      if (batch.length < 2000) return index;
+    }
+  }
+
+  /** Stores a finished run's result, unless it must not be cached; always lets go of the lease. */
+  async store(input: {
+    ticket: CacheTicket; runId: string; question: string; result: AnswerResult; saved: CachedValue['saved'];
+    entry: LedgerEntry; signal?: AbortSignal;
+  }): Promise<'stored' | 'no-store' | 'pii' | 'unavailable'> {
+    const { ticket, runId } = input;
+    try {
+      if (!ticket.store) return this.stored('no-store');
+      if (unmaskedPii(input.result.answer) || unmaskedPii(input.question)) return this.stored('pii');
+      const value: CachedValue = { v: 1, result: input.result, question: input.question, runId, createdAt: Date.now(), saved: input.saved };
+      const ttlMs = ticket.ttlSeconds * 1000;
+      await this.redisOp('set', async () => this.deps.redis.set(this.k(ticket.tenantId, `x:${ticket.key}`), await this.deps.sealer.seal(value), 'PX', ttlMs));
+      if (ticket.partition) await this.indexSemantic(input, ttlMs);
+      return this.stored('stored');
+    } catch (err) {
+      if (err instanceof CacheUnavailable) return 'unavailable';
+      throw err;
+    } finally {
+      await this.release(ticket, runId);
+    }
+  }
+
+  private stored<T extends string>(result: T): T {
+    this.deps.metrics?.cacheStores.inc({ result });
+    return result;
+  }
+
+  private async indexSemantic(input: { ticket: CacheTicket; runId: string; question: string; entry: LedgerEntry; signal?: AbortSignal }, ttlMs: number): Promise<void> {
+    const { ticket, runId } = input;
+    const stashed = await this.redisOp('stash', () => this.deps.redis.getBuffer(this.k(ticket.tenantId, `vec:${runId}`)));
+    let vector: number[] | undefined = stashed ? Array.from(float32s(stashed)) : undefined;
+    const model = this.deps.settings.embeddingModel;
+    if (!vector && model) {
+      const embedded = await this.embedQuestion(input.entry, model, input.question, input.signal);
+      if (embedded && embedded.model !== HASHING_EMBEDDING_MODEL) vector = embedded.vectors[0];
+    }
+    if (!vector) return;
+    const entry: StreamEntry = { id: ticket.key, v: Buffer.from(Float32Array.from(vector).buffer).toString('base64'), exp: Date.now() + ttlMs };
+    const stream = this.k(ticket.tenantId, `sem:${ticket.partition}`);
+    const sealed = await this.deps.sealer.seal(entry);
+    await this.redisOp('index', () =>
+      this.deps.redis.multi()
+        .xadd(stream, 'MAXLEN', '~', String(this.deps.settings.maxEntriesPerPartition), '*', 'e', sealed)
+        .pexpire(stream, ttlMs)
+        .unlink(this.k(ticket.tenantId, `vec:${runId}`))
+        .exec(),
+    );
+  }
+
+  /** Lets identical waiting runs go ahead (one of them takes the lease over). Only the holder can release. */
+  async release(ticket: CacheTicket, runId: string): Promise<void> {
+    if (!ticket.leader) return;
+    await this.deps.redis.eval(RELEASE_LEASE, 1, this.k(ticket.tenantId, `lease:${ticket.key}`), runId).catch(() => undefined);
+    ticket.leader = false;
+  }
+
+  /**
+   * Purges a tenant's cache: bumps its epoch (every key and partition carries it, so nothing
+   * cached before is reachable from this instant, on every process) and deletes its Redis keys.
+   * `deleted` is null when Redis was unreachable; the entries then expire by TTL, unreachable.
+   */
+  async purge(tenantId: string): Promise<{ epoch: number; deleted: number | null }> {
+    const [row] = await this.deps.db.$queryRaw<Array<{ epoch: number }>>`
+      UPDATE tenant SET cache_epoch = cache_epoch + 1 WHERE id = ${tenantId}::uuid RETURNING cache_epoch AS epoch`;
+    for (const id of [...this.partitions.keys()]) if (id.startsWith(`${tenantId}:`)) this.partitions.delete(id);
+    let deleted = 0;
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redisOp('purge', () => this.deps.redis.scan(cursor, 'MATCH', this.k(tenantId, '*'), 'COUNT', 1000));
+        cursor = next;
+        if (keys.length) deleted += await this.redisOp('purge', () => this.deps.redis.unlink(...keys));
+      } while (cursor !== '0');
+    } catch (err) {
+      if (!(err instanceof CacheUnavailable)) throw err;
+      return { epoch: row?.epoch ?? 0, deleted: null };
+    }
+    return { epoch: row?.epoch ?? 0, deleted };
+  }
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { parseCacheControl } from '../../src/cache';
+import { falseHitReason } from '../../src/cache/guards';
+import { exactKey, normaliseQuestion, partitionKey, type CacheScope } from '../../src/cache/key';
+import { unmaskedPii } from '../../src/cache/pii';
+import { Sealer } from '../../src/cache/sealed';
+import { VectorPartition } from '../../src/cache/vector-partition';
+import { AesGcmPayloadCodec } from '../../src/codec/aes-gcm-codec';
+import { generatePayloadKeyEntry, parsePayloadKeys } from '../../src/codec/keys';
+
+const scope: CacheScope = {
+  tenantId: '00000000-0000-4000-8000-000000000001', runType: 'answer', model: 'gpt-4o-mini', promptVersion: 'answer-v2',
+  params: { temperature: 0 }, corpusVersion: 3, retrieval: { topK: 5, embeddingModel: 'multilingual-e5-small' }, policyVersion: null, epoch: 0,
+};
+
+function unit(values: number[]): number[] {
+  const norm = Math.hypot(...values);
+  return values.map((v) => v / norm);
+}
+
+/** A deterministic pseudo-random unit vector. */
+function randomUnit(seed: number, dims: number): number[] {
+  let x = seed;
+  return unit(Array.from({ length: dims }, () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648 - 0.5;
+  }));
+}
+
+describe('cache keys', () => {
+  it('hash the scope and the normalised question, never holding its text', () => {
+    const key = exactKey(scope, 'What is the refund policy?');
+    assert.match(key, /^[0-9a-f]{64}$/);
+    assert.equal(exactKey(scope, '  What is the\u200B refund   policy? '), key, 'whitespace and invisible characters do not change the key');
+    assert.notEqual(exactKey(scope, 'what is the refund policy?'), key, 'case is kept: the model sees it');
+    assert.equal(normaliseQuestion('a\n\n b'), 'a b');
+  });
+
+  it('change with every part of the scope', () => {
+    const key = exactKey(scope, 'q');
+    const variants: CacheScope[] = [
+      { ...scope, tenantId: '00000000-0000-4000-8000-000000000002' }, { ...scope, model: 'gpt-4o' }, { ...scope, promptVersion: 'answer-v3' },
+      { ...scope, params: { temperature: 0.7 } }, { ...scope, corpusVersion: 4 }, { ...scope, policyVersion: 'p1' }, { ...scope, epoch: 1 },
+      { ...scope, retrieval: { topK: 8, embeddingModel: 'multilingual-e5-small' } },
+    ];
+    for (const v of variants) {
+      assert.notEqual(exactKey(v, 'q'), key);
+      assert.notEqual(partitionKey(v, 'multilingual-e5-small'), partitionKey(scope, 'multilingual-e5-small'));
+    }
+  });
+});
+
+describe('false-hit guards', () => {
+  it('refuse questions that differ in a number, a date, a negation or a named entity', () => {
+    assert.equal(falseHitReason('What is the refund policy for orders over $50?', 'What is the refund policy for orders over $500?'), 'number');
+    assert.equal(falseHitReason('Do teams of two get a discount?', 'Do teams of three get a discount?'), 'number');
+    assert.equal(falseHitReason('Is the office open on Monday?', 'Is the office open on Sunday?'), 'date');
+    assert.equal(falseHitReason('Can contractors access the VPN?', "Can't contractors access the VPN?"), 'negation');
+    assert.equal(falseHitReason('Is the API rate limited?', 'Is the API not rate limited?'), 'negation');
+    assert.equal(falseHitReason('What is the capital of France?', 'What is the capital of Germany?'), 'entity');
+    assert.equal(falseHitReason('How do I deploy to AWS?', 'How do I deploy to Azure?'), 'entity');
+  });
+
+  it('let paraphrases through', () => {
+    assert.equal(falseHitReason('How do I reset my password?', 'What is the way to reset my password?'), undefined);
+    assert.equal(falseHitReason('Diffusers are diffusion models in PyTorch.', 'PyTorch has cutting-edge diffusers.'), undefined);
+    assert.equal(falseHitReason('Tasks provide demos for ML tasks.', 'Tasks furnishes demos for Machine Learning projects.'), undefined);
+    assert.equal(falseHitReason('A collection of JS libraries.', 'A set of JavaScript libraries.'), undefined);
+    assert.equal(falseHitReason('It works in two steps: 1) download, 2) generate.', 'It is a two-step process: download, then generate.'), undefined);
+  });
+});
+
+describe('VectorPartition', () => {
+  it('finds the nearest entry above the threshold among many, and skips expired ones', () => {
+    const dims = 64;
+    const partition = new VectorPartition(dims);
+    for (let i = 0; i < 5000; i++) partition.add(`e${i}`, randomUnit(i + 1, dims), Date.now() + 60_000);
+    const target = randomUnit(4242, dims);
+    const near = unit(target.map((v, j) => v + (j % 7 === 0 ? 0.02 : 0)));
+    const [best] = partition.search(near, 0.9, Date.now());
+    assert.equal(best?.entryId, 'e4241');
+    assert.ok(best.similarity > 0.99);
+    assert.deepEqual(partition.search(randomUnit(999_999, dims), 0.9, Date.now()), [], 'nothing above the threshold is no match');
+    partition.add('e4241', randomUnit(4242, dims), Date.now() - 1);
+    assert.deepEqual(partition.search(near, 0.9, Date.now()), [], 'expired entries never match');
+  });
+});
+
+describe('Sealer', () => {
+  it('encrypts values with the payload keys and reads them back', async () => {
+    const keys = parsePayloadKeys(generatePayloadKeyEntry('k1'))!;
+    const sealer = new Sealer(new AesGcmPayloadCodec(keys));
+    const value = { question: 'What is Jane Roe\'s salary?', answer: 'secret answer' };
+    const sealed = await sealer.seal(value);
+    assert.ok(!sealed.toString('latin1').includes('Jane Roe'), 'no clear text in Redis');
+    assert.deepEqual(await sealer.unseal(sealed), value);
+    const otherKeys = parsePayloadKeys(generatePayloadKeyEntry('k2'))!;
+    await assert.rejects(new Sealer(new AesGcmPayloadCodec(otherKeys)).unseal(sealed), { name: 'PayloadDecryptionError' });
+  });
+});
+
+describe('cache governance helpers', () => {
+  it('parses Cache-Control', () => {
+    assert.deepEqual(parseCacheControl(undefined), { lookup: true, store: true });
+    assert.deepEqual(parseCacheControl('No-Cache'), { lookup: false, store: true });
+    assert.deepEqual(parseCacheControl('max-age=0, no-store'), { lookup: true, store: false });
+  });
+
+  it('spots unmasked PII but not masked placeholders', () => {
+    assert.equal(unmaskedPii('Write to jane.doe@example.com'), 'email');
+    assert.equal(unmaskedPii('Card 4111 1111 1111 1111'), 'card');
+    assert.equal(unmaskedPii('SSN 123-45-6789'), 'ssn');
+    assert.equal(unmaskedPii('Call (555) 123-4567'), 'phone');
+    assert.equal(unmaskedPii('Write to [EMAIL] about the 2024 budget of 1,000,000 EUR'), undefined);
+  });
+});
