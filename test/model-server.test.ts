@@ -360,6 +360,37 @@ describe('offline model server', () => {
       assert.equal(response.usage.prompt_tokens, Math.ceil(3 / 4) + Math.ceil(7 / 4));
       assert.equal(server.counters().embeddings.completed, 2);
     });
+
+    it('serves multilingual-e5-small, which tells a paraphrase from another question', async () => {
+      assert.equal(server.embeddingFallbackReason, undefined, 'the offline embedding model must be installed (npm run setup)');
+      const res = await client.embeddings.create({
+        model: 'multilingual-e5-small',
+        input: ['How do I reset my password?', 'What is the way to reset my password?', 'Which trains run to the airport on Sundays?'],
+      });
+      assert.equal(res.model, 'multilingual-e5-small');
+      const [q, paraphrase, other] = res.data.map((d) => Array.from(d.embedding));
+      assert.ok(q && paraphrase && other);
+      assert.equal(q.length, 384);
+      assert.ok(Math.abs(Math.hypot(...q) - 1) < 1e-4);
+      assert.ok(cosine(q, paraphrase) > 0.95, `paraphrase ${cosine(q, paraphrase)}`);
+      assert.ok(cosine(q, other) < 0.85, `unrelated ${cosine(q, other)}`);
+      assert.ok(res.usage.prompt_tokens > 0);
+    });
+
+    it('answers hashing vectors, under their own name and flagged, when the model is not there', async () => {
+      const bare = await startModelServer({ port: 0, sentenceEmbeddings: false });
+      try {
+        const res = await fetch(`${bare.url}/embeddings`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'multilingual-e5-small', input: 'hello' }),
+        });
+        assert.equal(res.headers.get('x-keel-embeddings'), 'hashing-fallback');
+        const body = (await res.json()) as { model: string; data: Array<{ embedding: number[] }> };
+        assert.equal(body.model, 'keel-offline-embed-1');
+        assert.equal(body.data[0]?.embedding.length, 256);
+      } finally {
+        await bare.close();
+      }
+    });
   });
 
   describe('models', () => {

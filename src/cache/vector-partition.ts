@@ -82,16 +82,17 @@ export class VectorPartition {
     for (let j = 0; j < D; j++) if (query[j]! > 0) qbits[j >>> 5]! |= 1 << (j & 31);
 
     // Pass 1: Hamming distance of every live entry, and a histogram to find the shortlist's cut.
-    const distances = new Uint16Array(this.size);
+    const { bits, vectors, expiresAt, size } = this;
+    const distances = new Uint16Array(size);
     const histogram = new Uint32Array(D + 2);
-    for (let r = 0; r < this.size; r++) {
-      if (this.expiresAt[r]! <= nowMs) {
+    for (let r = 0; r < size; r++) {
+      if (expiresAt[r]! <= nowMs) {
         distances[r] = D + 1;
         continue;
       }
       let h = 0;
       const o = r * W;
-      for (let w = 0; w < W; w++) h += popcount(this.bits[o + w]! ^ qbits[w]!);
+      for (let w = 0; w < W; w++) h += popcount(bits[o + w]! ^ qbits[w]!);
       distances[r] = h;
       histogram[h]!++;
     }
@@ -101,11 +102,11 @@ export class VectorPartition {
 
     // Pass 2: exact cosine (dot product of unit vectors) over the shortlist.
     const matches: PartitionMatch[] = [];
-    for (let r = 0; r < this.size; r++) {
+    for (let r = 0; r < size; r++) {
       if (distances[r]! > cut) continue;
       let dot = 0;
       const o = r * D;
-      for (let j = 0; j < D; j++) dot += this.vectors[o + j]! * query[j]!;
+      for (let j = 0; j < D; j++) dot += vectors[o + j]! * query[j]!;
       if (dot >= threshold) matches.push({ entryId: this.entryIds[r]!, similarity: dot });
     }
     return matches.sort((a, b) => b.similarity - a.similarity).slice(0, limit);

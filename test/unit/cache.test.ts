@@ -18,12 +18,14 @@ function unit(values: number[]): number[] {
   return values.map((v) => v / norm);
 }
 
-/** A deterministic pseudo-random unit vector. */
+/** A deterministic pseudo-random unit vector (mulberry32). */
 function randomUnit(seed: number, dims: number): number[] {
-  let x = seed;
+  let s = seed;
   return unit(Array.from({ length: dims }, () => {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    return x / 2147483648 - 0.5;
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
   }));
 }
 
