@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { longDocument, makePdf } from '../scripts/make-fixtures';
 import type { ExtractProgress } from '../src/activities/ingest';
 import { withPgClient } from '../src/db/testing';
+import { startWorkerProcess } from './support/keel-processes';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 interface RunBody {
@@ -11,28 +11,6 @@ interface RunBody {
   result: Record<string, unknown> | null;
   error: unknown;
   steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string }> }>;
-}
-
-/** The worker as a separate OS process, started with the stack's configuration. */
-function startWorkerProcess(stack: TestStack): ChildProcess {
-  const c = stack.config;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'support/worker-process.ts')], {
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      DATABASE_URL: c.DATABASE_URL,
-      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
-      OPENAI_BASE_URL: c.llm.baseURL,
-      OPENAI_API_KEY: c.llm.apiKey,
-      KEEL_MODEL: c.llm.model,
-      KEEL_EMBEDDING_MODEL: c.llm.embeddingModel ?? '',
-      KEEL_MODEL_TIMEOUT_MS: String(c.KEEL_MODEL_TIMEOUT_MS),
-      KEEL_DATA_DIR: c.KEEL_DATA_DIR,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return child;
 }
 
 async function kill(child: ChildProcess): Promise<void> {

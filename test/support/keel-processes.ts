@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/dev/temporal-cli';
+import type { TestStack } from './stack';
 
 export interface KeelProcess {
   name: string;
@@ -56,4 +57,25 @@ export function logLines(p: KeelProcess): Array<Record<string, unknown>> {
 export async function stopAll(processes: KeelProcess[]): Promise<void> {
   for (const p of processes) if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
   await Promise.all(processes.map((p) => p.exited));
+}
+
+/** The test worker (test/support/worker-process.ts) as a separate OS process, configured like the stack, so a test can SIGKILL it. */
+export function startWorkerProcess(stack: Pick<TestStack, 'config'>): ChildProcess {
+  const c = stack.config;
+  return spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'test/support/worker-process.ts')], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: c.DATABASE_URL,
+      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
+      OPENAI_BASE_URL: c.llm.baseURL,
+      OPENAI_API_KEY: c.llm.apiKey,
+      KEEL_MODEL: c.llm.model,
+      KEEL_EMBEDDING_MODEL: c.llm.embeddingModel ?? '',
+      KEEL_MODEL_TIMEOUT_MS: String(c.KEEL_MODEL_TIMEOUT_MS),
+      KEEL_DATA_DIR: c.KEEL_DATA_DIR,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
