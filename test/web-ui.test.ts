@@ -36,6 +36,7 @@ describe('Temporal Web UI under npm start, payload encryption on', function () {
   let temporalAddress: string;
   let uiPort: number;
   let codecEndpoint: string;
+  let modelUrl: string;
   const keyEntry = generatePayloadKeyEntry('web-ui');
   const keys: PayloadKeyRing = parsePayloadKeys(keyEntry)!;
 
@@ -43,7 +44,8 @@ describe('Temporal Web UI under npm start, payload encryption on', function () {
     database = await createTestDatabase('web_ui');
     db = createPrisma(database.url);
     dataDir = await mkdtemp(path.join(tmpdir(), 'keel-web-ui-'));
-    const [temporalPort, apiPort, modelPort] = [await freePort(), await freePort(), await freePort()];
+    const [temporalPort, apiPort] = [await freePort(), await freePort()];
+    modelUrl = `http://127.0.0.1:${await freePort()}`;
     uiPort = await freePort();
     temporalAddress = `127.0.0.1:${temporalPort}`;
     api = { baseUrl: `http://127.0.0.1:${apiPort}`, apiKey: (await seedTenant(db, 'web-ui')).apiKey };
@@ -55,12 +57,11 @@ describe('Temporal Web UI under npm start, payload encryption on', function () {
       TEMPORAL_UI_PORT: String(uiPort),
       TEMPORAL_UI_URL: `http://localhost:${uiPort}`,
       KEEL_API_PORT: String(apiPort),
-      KEEL_OFFLINE_MODEL_PORT: String(modelPort),
+      KEEL_OFFLINE_MODEL_PORT: new URL(modelUrl).port,
       KEEL_WORKER_METRICS_PORT: '0',
       KEEL_TEMPORAL_METRICS_PORT: '0',
       KEEL_DATA_DIR: dataDir,
       KEEL_PAYLOAD_KEYS: keyEntry,
-      KEEL_OFFLINE_MODEL_FAULTS: 'chat:400',
       KEEL_REDIS_PREFIX: `keel-test:web-ui:${randomUUID()}:`,
     });
     codecEndpoint = (await waitForOutput(start, /Web UI codec \(development, loopback only\) at (\S+)/, 90_000))[1]!;
@@ -138,6 +139,8 @@ describe('Temporal Web UI under npm start, payload encryption on', function () {
 
   it("shows a failed run's failure message in clear text", async () => {
     // The offline model rejects the next chat call (400): a non-retryable failure with a message.
+    const fault = await fetch(`${modelUrl}/_control/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ faults: 'chat:400' }) });
+    assert.equal(fault.status, 200);
     const created = await http<{ id: string }>(api, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Which fault is injected?' } } });
     assert.equal(created.status, 202, JSON.stringify(created.body));
     const run = await waitForRun<{ status: string }>(api, created.body.id, 90_000);
