@@ -61,6 +61,8 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'POST /v1/runs/{id}/retry', path: (a) => `/v1/runs/${a.runId}/retry`, body: () => ({ reason: 'probe' }), expect: 'hidden' },
   { operation: 'POST /v1/runs/{id}/resume', path: (a) => `/v1/runs/${a.runId}/resume`, body: () => ({ action: 'abort', reason: 'probe' }), expect: 'hidden' },
   { operation: 'GET /v1/runs/{id}/audit', path: (a) => `/v1/runs/${a.runId}/audit`, expect: 'hidden' },
+  { operation: 'GET /v1/runs/{id}/trace', path: (a) => `/v1/runs/${a.runId}/trace`, expect: 'hidden' },
+  { operation: 'GET /v1/release-policy', path: () => '/v1/release-policy', expect: 'excludes', id: () => releaseReasonOfA },
   { operation: 'GET /v1/admin/keys', path: () => '/v1/admin/keys', expect: 'excludes', id: (a) => a.keyId },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyId}`, expect: 'hidden' },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyPrefix}`, expect: 'hidden' },
@@ -69,6 +71,19 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'GET /v1/documents/{id}/content', path: (a) => `/v1/documents/${a.docId}/content`, expect: 'hidden' },
   { operation: 'DELETE /v1/documents/{id}', path: (a) => `/v1/documents/${a.docId}`, expect: 'hidden' },
   { operation: 'GET /v1/schemas/{name}', path: (a) => `/v1/schemas/${a.schemaName}`, expect: 'hidden' },
+  // After the GET row: B's policy change is B's own; A's policy stays as A set it.
+  {
+    operation: 'PUT /v1/release-policy',
+    path: () => '/v1/release-policy',
+    body: () => ({ candidate: {}, percent: 0, reason: 'tenant B policy' }),
+    expect: 'check',
+    check: async (res, _a, stack) => {
+      assert.equal(res.status, 200);
+      const mine = await http<{ current: { reason: string; percent: number }; history: unknown[] }>(stack, 'GET', '/v1/release-policy');
+      assert.equal(mine.body.current.reason, releaseReasonOfA, "tenant B changed tenant A's release policy");
+      assert.equal(mine.body.history.length, 1);
+    },
+  },
   // After the GET row: names are per tenant, so B registering A's name makes B its own schema.
   {
     operation: 'PUT /v1/schemas/{name}',
@@ -82,6 +97,8 @@ const crossTenantMatrix: MatrixRow[] = [
     },
   },
 ];
+
+const releaseReasonOfA = 'canary of tenant A only';
 
 /** Operations that only create in the caller's own tenant: nothing of another tenant to reach. */
 const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents']);
@@ -109,6 +126,8 @@ describe('auth: scopes, keys and tenant isolation', function () {
     assert.equal(upload.status, 202, JSON.stringify(upload.body));
     const schema = await http(stack, 'PUT', '/v1/schemas/a-only', { body: { schema: schemaOfA } });
     assert.equal(schema.status, 200);
+    const release = await http(stack, 'PUT', '/v1/release-policy', { body: { candidate: { model: 'gpt-4o-mini' }, percent: 10, reason: releaseReasonOfA } });
+    assert.equal(release.status, 200);
     fixture = { runId: run.body.id, keyId: key.id, keyPrefix: key.prefix, docId: upload.body.id, schemaName: 'a-only' };
     tenantB = await stack.addTenant('tenant-b', [...SCOPES]);
   });
