@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RUN_STATUSES, RUN_TYPES } from '../shared';
 import { AuditEventView } from './operator';
-import { RunLinks } from './runs';
+import { RunLinks, StepAttempt } from './runs';
 
 /** The shapes of traceability: a run's lineage and the tenant's release policy. */
 
@@ -20,18 +20,7 @@ export const ReleaseDecisionView = z.object({
   percent: z.number(),
 });
 
-export const TraceAttempt = z.object({
-  attempt: z.number().int(),
-  status: z.string(),
-  workflowRunId: z.string(),
-  startedAt: z.string(),
-  endedAt: z.string().nullable(),
-  latencyMs: z.number().nullable(),
-  model: z.string().nullable(),
-  tokensIn: z.number().nullable(),
-  tokensOut: z.number().nullable(),
-  costUsd: z.number().nullable(),
-  error: z.unknown().nullable(),
+export const TraceAttempt = StepAttempt.extend({
   /** Worker build, prompt versions, model configuration and parameters of this attempt. */
   lineage: z
     .object({
