@@ -63,6 +63,10 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'POST /v1/runs/{id}/resume', path: (a) => `/v1/runs/${a.runId}/resume`, body: () => ({ action: 'abort', reason: 'probe' }), expect: 'hidden' },
   { operation: 'GET /v1/runs/{id}/audit', path: (a) => `/v1/runs/${a.runId}/audit`, expect: 'hidden' },
   { operation: 'GET /v1/runs/{id}/trace', path: (a) => `/v1/runs/${a.runId}/trace`, expect: 'hidden' },
+  { operation: 'GET /v1/metrics/drift', path: () => '/v1/metrics/drift', expect: 'check', check: async (res) => {
+    assert.equal(res.status, 200);
+    assert.deepEqual((res.body as { versions: unknown[] }).versions, [], "tenant B sees drift series of tenant A's runs");
+  } },
   { operation: 'GET /v1/evals/{id}', path: (a) => `/v1/evals/${a.evalId}`, expect: 'hidden' },
   { operation: 'GET /v1/evals', path: () => '/v1/evals', expect: 'excludes', id: (a) => a.evalId },
   { operation: 'GET /v1/release-policy', path: () => '/v1/release-policy', expect: 'excludes', id: () => releaseReasonOfA },

@@ -109,3 +109,22 @@ export const ReleasePolicyView = z.object({
 export const ReleasePolicyResponse = z
   .object({ current: ReleasePolicyView.nullable(), history: z.array(ReleasePolicyView) })
   .meta({ id: 'ReleasePolicy' });
+
+export const DriftQuery = z.object({ days: z.coerce.number().int().min(1).max(90).default(30) }).strict();
+
+const DriftFinding = z.object({ metric: z.enum(['latencyMs', 'costUsd', 'failureRate']), day: z.string(), value: z.number(), mean: z.number(), stddev: z.number(), z: z.number() });
+
+export const DriftReportView = z
+  .object({
+    windowDays: z.number().int(),
+    sigma: z.number(),
+    versions: z.array(
+      z.object({
+        version: z.string(),
+        days: z.array(z.object({ day: z.string(), attempts: z.number().int(), latencyMs: z.number(), costUsd: z.number(), failureRate: z.number() })),
+        drifting: z.array(DriftFinding),
+      }),
+    ),
+    runs: z.array(z.object({ day: z.string(), runs: z.number().int(), failureRate: z.number(), blockRate: z.number() })),
+  })
+  .meta({ id: 'DriftReport' });

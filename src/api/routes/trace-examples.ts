@@ -55,5 +55,20 @@ export const traceExamples = {
     audit: [],
     links: { self: `/v1/runs/${runId}`, temporalUi: ui },
   },
+  drift: {
+    windowDays: 7,
+    sigma: 3,
+    versions: [
+      {
+        version: `${modelConfig.id} answer:${prompt.version}`,
+        days: [
+          { day: '2026-01-04', attempts: 412, latencyMs: 910.4, costUsd: 0.000151, failureRate: 0.0024 },
+          { day: '2026-01-05', attempts: 398, latencyMs: 2730.9, costUsd: 0.000149, failureRate: 0.0025 },
+        ],
+        drifting: [{ metric: 'latencyMs', day: '2026-01-05', value: 2730.9, mean: 905.2, stddev: 40.3, z: 45.3 }],
+      },
+    ],
+    runs: [{ day: '2026-01-05', runs: 400, failureRate: 0.0025, blockRate: 0.01 }],
+  },
   policy: { current: policyVersion, history: [policyVersion, { ...policyVersion, version: 1, percent: 0, reason: 'rollback' }] },
 };

@@ -2,7 +2,8 @@ import { Router } from 'express';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import { RunIdParams } from '../../schemas/runs';
-import { PutReleasePolicyRequest, ReleasePolicyResponse, RunTrace } from '../../schemas/trace';
+import { DriftQuery, DriftReportView, PutReleasePolicyRequest, ReleasePolicyResponse, RunTrace } from '../../schemas/trace';
+import { driftReport } from '../../trace/drift';
 import { currentReleasePolicy, missingPromptVariants, releaseHistory, setReleasePolicy } from '../../trace/release';
 import { runTrace } from '../../trace/trace';
 import { requireAuth } from '../auth';
@@ -67,6 +68,22 @@ export function traceRouter(deps: { db: Db; config: Config }): Router {
       }
       const current = await setReleasePolicy(db, auth.tenantId, { ...body, actor: `key:${auth.keyId}` });
       res.json({ current, history: await releaseHistory(db, auth.tenantId) });
+    },
+  );
+
+  defineRoute(
+    router,
+    {
+      method: 'get', path: '/v1/metrics/drift', tags: ['runs'], scope: 'runs:read',
+      summary: 'Drift of your runs by version and day',
+      description:
+        "Per version (model configuration + prompt versions, from the ledger) and UTC day: attempts, mean latency, cost per attempt and failure rate of the model steps; `drifting` lists the metrics whose newest day is beyond `KEEL_DRIFT_SIGMA` standard deviations of the version's trailing `KEEL_DRIFT_WINDOW_DAYS` days. `runs` has the tenant's run failure and block rates per day.",
+      query: DriftQuery,
+      responses: { 200: { description: 'The drift report.', schema: DriftReportView, example: traceExamples.drift } },
+    },
+    async (req, res, { query }) => {
+      const { tenantId } = requireAuth(req);
+      res.json(await driftReport(db, { days: query.days, windowDays: deps.config.KEEL_DRIFT_WINDOW_DAYS, sigma: deps.config.KEEL_DRIFT_SIGMA }, tenantId));
     },
   );
 
