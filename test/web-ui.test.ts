@@ -4,6 +4,7 @@
  * model server, worker and API, on free ports and a temporary data directory), an answer run is
  * started through the API, and headless Chromium opens the run's page from localhost and from
  * 127.0.0.1 and reads the question, the answer, the memo and the step summaries.
+ * KEEL_WEB_UI_SCREENSHOT_DIR=<dir> saves a screenshot of every page it read, to look at.
  */
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { Client, Connection } from '@temporalio/client';
