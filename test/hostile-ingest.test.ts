@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { eventually, http, startStack, waitForRun, type TestStack } from './support/stack';
 import { deepHtml, deepJson, docxBomb, manyPagesPdf, pdfFlateBomb } from './support/hostile-documents';
-import { startWorkerProcess } from './support/keel-processes';
+import { freePort, spawnKeel, waitForOutput } from './support/processes';
 import { uploadDocument } from './support/uploads';
 
 interface RunBody {
@@ -269,26 +269,11 @@ describe('hostile input: uploads and documents never take Keel down', function (
 describe('hostile input: a step that kills its worker every time is failed, not retried forever', function () {
   this.timeout(240_000);
   let stack: TestStack;
-  const children: ChildProcess[] = [];
-
-  const startWorker = () => {
-    const child = startWorkerProcess(stack);
-    children.push(child);
-    return child;
-  };
-  const kill = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    // The whole group would include the parsing process; the worker alone is what "dies".
-    child.kill('SIGKILL');
-    await exited;
-  };
 
   before(async () => {
     stack = await startStack({ label: 'hostile-poison', workers: false });
   });
   after(async () => {
-    for (const c of children) await kill(c);
     await stack?.stop();
   });
 
@@ -297,16 +282,16 @@ describe('hostile input: a step that kills its worker every time is failed, not 
     assert.equal(up.status, 202);
     const runId = up.body.ingestRunId;
     for (const attempt of [1, 2]) {
-      const worker = startWorker();
+      const worker = await stack.spawnWorker();
       await eventually(
         async () => ((await stack.db.runStep.count({ where: { runId, step: 'extractText', attempt, status: 'started' } })) > 0 ? true : undefined),
         `extractText attempt ${attempt} to start`,
         90_000,
       );
       // What a document that crashes its worker looks like from outside: the process is gone mid-step.
-      await kill(worker);
+      await worker.kill('SIGKILL');
     }
-    startWorker();
+    await stack.spawnWorker();
     const run = await waitForRun<RunBody>(stack, runId, 120_000);
     assert.equal(run.status, 'failed');
     assert.equal(run.error?.type, 'DocumentRejected');
@@ -314,5 +299,25 @@ describe('hostile input: a step that kills its worker every time is failed, not 
     assert.deepEqual(stepAttempts(run, 'extractText').map((a) => a.status), ['started', 'started', 'failed']);
     const doc = await http<{ status: string }>(stack, 'GET', `/v1/documents/${up.body.id}`);
     assert.equal(doc.body.status, 'failed');
+  });
+
+  it('npm start restarts a Keel process that dies, and the stack keeps running', async () => {
+    const apiPort = await freePort();
+    const start = spawnKeel('npm start', 'scripts/start.ts', stack.processEnv({ KEEL_API_PORT: String(apiPort) }));
+    try {
+      const readyz = async () => ((await fetch(`http://127.0.0.1:${apiPort}/readyz`).catch(() => undefined))?.ok ? true : undefined);
+      await eventually(readyz, 'the API under npm start to be ready', 120_000);
+      const api = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(start.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .find((l) => l.includes('src/api/main.ts'));
+      assert.ok(api, start.output().slice(-2000));
+      process.kill(Number(api.trim().split(/\s+/)[0]), 'SIGKILL');
+      await waitForOutput(start, /\[start\] api exited unexpectedly \(SIGKILL\) after \d+ s; restarting it in \d+ ms/, 30_000);
+      await eventually(readyz, 'the restarted API to be ready', 120_000);
+      assert.equal(start.proc.exitCode, null, 'npm start is still running');
+      assert.doesNotMatch(start.output(), /stopping the stack/);
+    } finally {
+      await start.kill('SIGTERM');
+    }
   });
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { checkJsonDepth, checkMarkupDepth, checkPdfStreams, checkZip, expansionBudget, MIN_RATIO_FLOOR_BYTES } from '../../src/documents/bounds';
 import { chunkPages } from '../../src/documents/chunk';
 import { DocumentRejectedError } from '../../src/documents/extract';
@@ -27,6 +29,9 @@ describe('document bounds: checked before any parser allocates', function () {
     assert.throws(() => checkZip(bomb, limits()), rejectedFor('inflation'));
     // The same archive passes when the bounds allow it: the check counts, it does not guess.
     assert.doesNotThrow(() => checkZip(bomb, limits({ maxExpandedBytes: 100 * 1024 * 1024, maxExpansionRatio: 10_000 })));
+    // A real DOCX passes with the defaults.
+    assert.doesNotThrow(() => checkZip(readFileSync(path.join(__dirname, '../fixtures/documents/security.docx')), limits()));
+    assert.throws(() => checkZip(Buffer.from('PK not really a zip'), limits()), rejectedFor('corrupt'));
   });
 
   it('a PDF Flate stream that inflates past the budget is rejected after inflating only the budget', async () => {
