@@ -49,12 +49,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function storeQuestion(cache: ResultCache, tenantId: string, question: string, label: string): Promise<string | undefined> {
   const runId = randomUUID();
   const lookup = await cache.lookupForRun({
-    runId, tenantId, question, options: { model: 'keel-offline-1' }, control: { lookup: true, store: true }, entry: { usage: {} }, heartbeat: noop, sleep,
+    runId, tenantId, question, options: { model: 'keel-offline-1' }, control: { lookup: true, store: true }, entry: { usage: {}, lineage: {} }, heartbeat: noop, sleep,
   });
   if (lookup.hit) return lookup.hit.originalRunId;
   if (!lookup.ticket) throw new Error('the cache is unavailable (is Redis running?)');
   const result = { answer: `answer for ${label}`, model: 'keel-offline-1', finishReason: 'stop', usage: { promptTokens: 100, completionTokens: 20 } };
-  await cache.store({ ticket: lookup.ticket, runId, question, result, saved: { tokens: 120, costUsd: 0, latencyMs: 1000 }, entry: { usage: {} } });
+  await cache.store({ ticket: lookup.ticket, runId, question, result, saved: { tokens: 120, costUsd: 0, latencyMs: 1000 }, entry: { usage: {}, lineage: {} } });
   return runId;
 }
 
@@ -62,7 +62,7 @@ async function lookUp(cache: ResultCache, tenantId: string, question: string): P
   const runId = randomUUID();
   const started = performance.now();
   const lookup = await cache.lookupForRun({
-    runId, tenantId, question, options: { model: 'keel-offline-1' }, control: { lookup: true, store: true }, entry: { usage: {} }, heartbeat: noop, sleep,
+    runId, tenantId, question, options: { model: 'keel-offline-1' }, control: { lookup: true, store: true }, entry: { usage: {}, lineage: {} }, heartbeat: noop, sleep,
   });
   const ms = performance.now() - started;
   if (lookup.ticket) await cache.release(lookup.ticket, runId);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { eventually, http, startStack, waitForRun, type TestStack } from './support/stack';
-import { freePort, spawnRedis, type ChildHandle } from './support/processes';
+import { freePort, spawnRedis, type KeelProcess } from './support/processes';
 
 interface RunBody {
   id: string;
@@ -28,7 +28,7 @@ async function answer(stack: TestStack, question: string, opts: { apiKey?: strin
 
 async function metric(stack: TestStack, side: 'api' | 'worker', name: string, labels: Record<string, string>): Promise<number> {
   const values = (await stack.metrics[side].registry.getSingleMetric(name)?.get())?.values ?? [];
-  return values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((s, v) => s + v.value, 0);
+  return values.filter((v: { labels: Record<string, unknown> }) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((s: number, v: { value: number }) => s + v.value, 0);
 }
 
 describe('result cache: exact and semantic tiers, isolation, governance, single flight', function () {
@@ -191,7 +191,7 @@ describe('result cache: exact and semantic tiers, isolation, governance, single 
 describe('result cache: Redis down', function () {
   this.timeout(240_000);
   let stack: TestStack;
-  let redis: ChildHandle;
+  let redis: KeelProcess;
   let port: number;
 
   const startRedis = async () => {

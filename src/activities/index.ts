@@ -9,7 +9,7 @@ import { createAlertActivities, type AlertWebhook } from './alerts';
 import type { ResultCache } from '../cache';
 import { createCacheActivities } from './cache';
 import { createGenerateActivities } from './generate';
-import { createIngestActivities } from './ingest';
+import { createIngestActivities, type IngestLimits } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
@@ -27,7 +27,12 @@ export interface ActivityDeps {
   /** Whether the model endpoint takes `response_format: json_schema`. */
   jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
+  promptsDir?: string;
+  /** KEEL_BUILD_ID: the code version recorded with every ledger attempt (default: git). */
+  buildId?: string;
   metrics?: KeelMetrics;
+  /** Bounds on document parsing and crashed attempts; unset: DEFAULT_INGEST_LIMITS. */
+  ingestLimits?: Partial<IngestLimits>;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
   /** The result cache (src/cache); unset: runs neither look up nor store results. */
@@ -42,7 +47,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunStatusActivities(deps.db, deps.metrics),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
-    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
+    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 }, limits: deps.ingestLimits }),
     ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
     ...createAlertActivities(deps.alertWebhook),
     ...createCacheActivities(deps),
@@ -52,9 +57,23 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices'> {
+export function activityOptionsFromConfig(
+  config: import('../config').Config,
+): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits'> {
   return {
+    ingestLimits: {
+      maxPages: config.KEEL_DOC_MAX_PAGES,
+      maxExpandedBytes: config.KEEL_DOC_MAX_EXPANDED_BYTES,
+      maxExpansionRatio: config.KEEL_DOC_MAX_EXPANSION_RATIO,
+      maxNesting: config.KEEL_DOC_MAX_NESTING,
+      timeoutMs: config.KEEL_DOC_PARSE_TIMEOUT_MS,
+      maxHeapMb: config.KEEL_DOC_PARSE_MAX_HEAP_MB,
+      concurrency: config.KEEL_DOC_PARSE_CONCURRENCY,
+      maxCrashedAttempts: config.KEEL_INGEST_MAX_CRASHED_ATTEMPTS,
+    },
     prices: config.KEEL_MODEL_PRICES,
+    promptsDir: config.KEEL_PROMPTS_DIR,
+    buildId: config.KEEL_BUILD_ID,
     embeddingModel: config.llm.embeddingModel,
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
     retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,

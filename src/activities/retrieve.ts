@@ -86,7 +86,7 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
         return fused.flatMap((f) => {
           const row = byId.get(f.id);
           return row
-            ? [{ chunkId: row.id, documentId: row.documentId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
+            ? [{ chunkId: row.id, documentId: row.documentId, versionId: row.versionId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
             : [];
         });
       });

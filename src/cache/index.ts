@@ -27,6 +27,7 @@ export function createResultCache(
       maxEntriesPerPartition: config.KEEL_CACHE_SEMANTIC_MAX_ENTRIES,
       maxPartitionsInMemory: config.KEEL_CACHE_PARTITIONS_IN_MEMORY,
       keyPrefix: config.KEEL_REDIS_PREFIX,
+      promptsDir: config.KEEL_PROMPTS_DIR,
       embeddingModel: config.llm.embeddingModel ?? null,
       retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,
     },

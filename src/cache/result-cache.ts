@@ -3,7 +3,7 @@ import type OpenAI from 'openai';
 import type { Db } from '../db/client';
 import { embed, HASHING_EMBEDDING_MODEL, type Embeddings } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
-import { ANSWER_PROMPT_VERSION } from '../llm/prompt';
+import { loadPrompt } from '../llm/prompt-templates';
 import type { KeelMetrics } from '../metrics/metrics';
 import type { AnswerResult, CacheControl, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
@@ -29,6 +29,8 @@ export interface CacheSettings {
   /** Partitions each process keeps in memory (least recently used dropped first). */
   maxPartitionsInMemory: number;
   keyPrefix: string;
+  /** KEEL_PROMPTS_DIR: the prompt files whose versions are part of every key. */
+  promptsDir: string;
   /** Null: no semantic tier (no embedding model configured). */
   embeddingModel: string | null;
   retrievalTopK: number;
@@ -106,6 +108,11 @@ function float32s(bytes: Buffer): Float32Array {
 
 const RELEASE_LEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
+/** Every prompt an answer run may send (strategies use judge, critique and revise), each at its file's version. */
+function answerPromptVersion(options: ModelOptions, dir: string): string {
+  return ['answer', 'judge', 'critique', 'revise'].map((id) => `${id}:${loadPrompt(id, options.prompts?.[id] ?? null, dir).version}`).join(',');
+}
+
 export class CacheUnavailable extends Error {
   constructor(readonly op: string, cause: unknown) {
     super(`cache ${op}: ${cause instanceof Error ? cause.message : String(cause)}`);
@@ -151,7 +158,8 @@ export class ResultCache {
 
   private scope(tenantId: string, options: ModelOptions, t: TenantCache): CacheScope {
     return {
-      tenantId, runType: 'answer', model: options.model, promptVersion: ANSWER_PROMPT_VERSION, params: outputParams(options),
+      // The answer prompt's version is a hash of its file (the variant, if any, is in the options).
+      tenantId, runType: 'answer', model: options.model, promptVersion: answerPromptVersion(options, this.deps.settings.promptsDir), params: outputParams(options),
       corpusVersion: t.corpusVersion, retrieval: { topK: this.deps.settings.retrievalTopK, embeddingModel: this.deps.settings.embeddingModel },
       policyVersion: GUARDRAIL_POLICY_VERSION, epoch: t.epoch,
     };

@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { LedgerEntry } from '../activities/ledger';
 import { toModelFailure } from './errors';
+import { modelConfig } from './models';
 import { estimateCostUsd, type PriceTable } from './pricing';
 
 /**
@@ -36,6 +37,7 @@ export async function embed(
   signal?: AbortSignal,
 ): Promise<Embeddings> {
   entry.usage.model = model;
+  entry.lineage.modelConfig = modelConfig(deps.llm.baseURL, deps.prices, model);
   try {
     const res = await deps.llm.embeddings.create({ model, input }, { signal });
     const tokens = (entry.usage.tokensIn ?? 0) + (res.usage?.prompt_tokens ?? 0);
