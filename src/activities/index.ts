@@ -7,6 +7,8 @@ import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
+import { createGuardrailActivities } from './guardrails';
+import type { PayloadKeyRing } from '../codec/keys';
 import { createIngestActivities } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
@@ -28,12 +30,15 @@ export interface ActivityDeps {
   metrics?: KeelMetrics;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
+  /** Seals each run's PII vault (the payload codec's keys); unset: placeholders are never resolved. */
+  payloadKeys?: PayloadKeyRing;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSanitizeActivities(deps.db, deps.metrics),
+    ...createGuardrailActivities(deps),
     ...createGenerateActivities(deps),
     ...createRunStatusActivities(deps.db, deps.metrics),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
@@ -47,8 +52,9 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices'> {
+export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'payloadKeys'> {
   return {
+    payloadKeys: config.KEEL_PAYLOAD_KEYS,
     prices: config.KEEL_MODEL_PRICES,
     embeddingModel: config.llm.embeddingModel,
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },

@@ -13,6 +13,7 @@ import { docsRouter } from './docs';
 import { problemHandler, problems } from './problem';
 import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
+import { guardrailsRouter } from './routes/guardrails';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
@@ -87,6 +88,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));
   app.use(adminKeysRouter(deps));
+  app.use(guardrailsRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;
