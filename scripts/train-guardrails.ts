@@ -77,6 +77,25 @@ function thresholdFor(scored: Array<{ score: number; y: number }>): number {
   return Number(((negatives[allowed] ?? 0.5) + 1e-6).toFixed(6));
 }
 
+/**
+ * In the training data, benign texts are long and attacks short, so a linear model learns
+ * "short means attack" and flags "hi" or "What does Keel do?". Benign fragments cut from the
+ * benign training texts themselves (their first sentence, or their first 2–8 words) teach it
+ * that length is not evidence. Only train rows are used.
+ */
+function benignFragments(rows: ReadonlyArray<{ text: string; label: string }>, seed: number): string[] {
+  const random = mulberry32(seed ^ 0x5eed);
+  const out: string[] = [];
+  for (const r of rows) {
+    if (r.label !== 'benign') continue;
+    const sentence = /^[^.!?\n]{8,200}[.!?]/.exec(r.text.trim())?.[0];
+    if (sentence && sentence.length < r.text.length * 0.8) out.push(sentence);
+    const words = r.text.trim().split(/\s+/);
+    if (words.length > 8 && random() < 0.3) out.push(words.slice(0, 4 + Math.floor(random() * 5)).join(" "));
+  }
+  return out;
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const dataArg = args.indexOf('--data');
@@ -84,11 +103,12 @@ function main(): void {
   const raw = readFileSync(file);
   const rows = readLabelled<{ text: string; label: string }>(file);
   const examples = rows.map((r) => ({ x: featurize(r.text), y: r.label === 'injection' ? 1 : 0 }));
+  const shortBenign = benignFragments(rows, SEED).map((text) => ({ x: featurize(text), y: 0 }));
 
   const folds = 5;
   const outOfFold: Array<{ score: number; y: number }> = [];
   for (let f = 0; f < folds; f++) {
-    const model = train(examples.filter((_, i) => i % folds !== f), SEED + f);
+    const model = train([...examples.filter((_, i) => i % folds !== f), ...shortBenign.filter((_, i) => i % folds !== f)], SEED + f);
     examples.forEach((e, i) => {
       if (i % folds === f) outOfFold.push({ score: sigmoid(dot(model.weights, e.x) + model.bias), y: e.y });
     });
@@ -97,7 +117,7 @@ function main(): void {
   const tp = outOfFold.filter((s) => s.y === 1 && s.score >= threshold).length;
   const positives = outOfFold.filter((s) => s.y === 1).length;
 
-  const { weights, bias } = train(examples, SEED);
+  const { weights, bias } = train([...examples, ...shortBenign], SEED);
   const packed = packWeights(weights);
   const model: InjectionModelFile = {
     version: `injection-lr-${createHash('sha256').update(packed.weights).digest('hex').slice(0, 12)}`,

@@ -44,13 +44,18 @@ export function checkInput(raw: string, policy: GuardrailPolicy): InputCheck {
   if (policy.injection.action !== 'off') {
     const scan = timed(() => scanInjection(text, clean.value.hidden, policy.injection.threshold));
     const hit = isInjection(scan.value, policy.injection.rules);
-    const action = hit ? (policy.injection.action === 'block' ? 'blocked' : 'flagged') : 'pass';
+    const ruleHit = policy.injection.rules && scan.value.rules.length > 0;
+    const strong = !scan.value.short && scan.value.score >= Math.max(scan.value.threshold, policy.injection.blockAt);
+    const blocking = policy.injection.action === 'block' && (ruleHit || strong);
+    const action = hit ? (blocking ? 'blocked' : 'flagged') : 'pass';
     if (scan.value.decoded > 0) decisions.push({ layer: 'decode', rule: 'base64+hex+percent+tags', action: 'pass', latencyMs: 0, counts: { payloads: scan.value.decoded } });
     const ruleHits = policy.injection.rules ? scan.value.rules.map((r) => r.id) : [];
     decisions.push({ layer: 'rules', rule: ruleHits.join(',') || scan.value.rulesVersion, action: ruleHits.length ? action : 'pass', latencyMs: 0 });
-    decisions.push({ layer: 'classifier', rule: scan.value.model, score: scan.value.score, action: scan.value.score >= scan.value.threshold ? action : 'pass', latencyMs: scan.ms });
+    const classifierHit = scan.value.score >= scan.value.threshold;
+    const classifierAction = !classifierHit ? 'pass' : strong && policy.injection.action === 'block' ? 'blocked' : 'flagged';
+    decisions.push({ layer: 'classifier', rule: scan.value.short && classifierHit ? `${scan.value.model}:short-text` : scan.value.model, score: scan.value.score, action: classifierAction, latencyMs: scan.ms });
     if (action === 'blocked') {
-      if (scan.value.score >= scan.value.threshold) blocked.push({ layer: 'classifier', rule: scan.value.model, score: scan.value.score });
+      if (strong) blocked.push({ layer: 'classifier', rule: scan.value.model, score: scan.value.score });
       for (const id of ruleHits) blocked.push({ layer: 'rules', rule: id });
       return { text: '', blocked, decisions, entries: [] };
     }

@@ -59,8 +59,10 @@ export function findPersonNames(text: string): NameSpan[] {
       if (capitalised(next) || (PARTICLES.has(next.text) && j + 2 < tokens.length && capitalised(tokens[j + 2]!))) j++;
       else break;
     }
-    const run = tokens.slice(i, j + 1);
+    let run = tokens.slice(i, j + 1);
     i = j;
+    // "Contact Maria Schmidt": a capitalised verb or function word before a name is not part of it.
+    while (run.length > 1 && !NAME_TAGS.some((tag) => run[0]!.tags.has(tag)) && [...run[0]!.tags].some((t) => ['Verb', 'Imperative', 'Adjective', 'Determiner', 'Preposition', 'Conjunction', 'Pronoun', 'Adverb', 'QuestionWord'].includes(t))) run = run.slice(1);
     const words = run.map((t) => t.text.replace(/\.$/, '').toLowerCase());
     if (words.some((w) => NOT_PERSON.has(w))) continue;
     const before = text.slice(Math.max(0, run[0]!.start - 30), run[0]!.start);
@@ -73,7 +75,6 @@ export function findPersonNames(text: string): NameSpan[] {
     if (named && !other) accept = 'compromise';
     else if (cued && !other && !ordinaryWord) accept = 'name-heuristic';
     else if (!other && !ordinaryWord && !loneFirstWord && run.length >= 2 && run.length <= 4) accept = 'name-heuristic';
-    else if (!other && !ordinaryWord && !loneFirstWord && run.length === 1 && [...run[0]!.tags].includes('ProperNoun')) accept = 'name-heuristic';
     if (accept) out.push({ start: run[0]!.start, end: run.at(-1)!.end, detector: accept });
   }
   return out;

@@ -21,8 +21,14 @@ export const GuardrailPolicy = z
     injection: z
       .object({
         action: Action.default('block'),
-        /** Classifier scores at or above this are injections; unset: the shipped model's own threshold. */
+        /** Classifier scores at or above this are flagged (recorded, the run goes on); unset: the shipped model's own threshold. */
         threshold: z.number().min(0).max(1).optional(),
+        /**
+         * Classifier scores at or above this block the run. Above the flag threshold by default:
+         * the training data's benign texts are long, so short, ordinary questions can score in
+         * between (docs/guardrails.md). Rule hits block whatever the score.
+         */
+        blockAt: z.number().min(0).max(1).default(0.9),
         /** Attack-pattern rule hits count as injections too. */
         rules: z.boolean().default(true),
       })
