@@ -18,7 +18,7 @@ import { isInjection, scanInjection } from '../src/guardrails/injection';
 import { checkInput } from '../src/guardrails/input';
 import { sanitize } from '../src/guardrails/normalize';
 import { harmfulCategories } from '../src/guardrails/output';
-import { detectPii, STRUCTURED_PII_TYPES, type PiiType } from '../src/guardrails/pii';
+import { detectPii, STRUCTURED_PII_TYPES } from '../src/guardrails/pii';
 import { DEFAULT_POLICY } from '../src/guardrails/policy';
 
 interface Row {
@@ -88,12 +88,16 @@ function evalPii(file: string): void {
     const [pred, ms] = time(() => detectPii(r.text));
     lat.push(ms);
     const gold = r.spans.filter((s) => known.has(s.type));
-    for (const g of gold) (pred.some((p) => p.type === g.type && p.start < g.end && g.start < p.end) ? get(g.type).tp++ : get(g.type).fn++);
+    for (const g of gold) {
+      const c = get(g.type);
+      if (pred.some((p) => p.type === g.type && p.start < g.end && g.start < p.end)) c.tp++;
+      else c.fn++;
+    }
     for (const p of pred) if (!gold.some((g) => p.type === g.type && p.start < g.end && g.start < p.end)) get(p.type).fp++;
   }
   const name = path.basename(path.dirname(file)) + '/' + path.basename(file);
   const sum = (types: readonly string[]) => types.reduce((a, t) => { const c = per.get(t); return c ? { tp: a.tp + c.tp, fp: a.fp + c.fp, fn: a.fn + c.fn } : a; }, { tp: 0, fp: 0, fn: 0 });
-  const structured = sum(STRUCTURED_PII_TYPES as readonly PiiType[]);
+  const structured = sum(STRUCTURED_PII_TYPES);
   rows.push({ layer: 'pii: structured types', data: name, n: structured.tp + structured.fn, ...structured, tn: null, latencies: lat });
   for (const [t, c] of [...per.entries()].sort()) rows.push({ layer: `pii: ${t}`, data: name, n: c.tp + c.fn, ...c, tn: null, latencies: [] });
   const all = sum([...per.keys()]);
