@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { PayloadCodec } from '@temporalio/common';
+import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import type { PayloadKeyRing } from '../codec/keys';
 import type { Db } from '../db/client';
@@ -11,7 +11,7 @@ import { checkOutput } from '../guardrails/output';
 import type { RecordedPolicy } from '../guardrails/policy';
 import { currentPolicy, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
 import type { KeelMetrics } from '../metrics/metrics';
-import type { ContextChunk, PromptEnclosure } from '../shared';
+import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
 import { withLedger } from './ledger';
 
 export interface GuardrailDeps {
@@ -63,16 +63,23 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
   };
 
   return {
-    /** Input layers: limits, sanitize, injection rules + classifier (hidden payloads too), PII masking. */
-    async guardInput(input: { runId: string; tenantId: string; text: string; callerKeyId?: string }): Promise<GuardInputResult> {
+    /**
+     * Input layers: limits, sanitize, injection rules + classifier (hidden payloads too), PII
+     * masking. The question is read from the run's row rather than passed in, so the only
+     * event of the run's history that holds it in clear (before the codec) is the workflow's start.
+     */
+    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string }): Promise<GuardInputResult> {
       let entries: VaultEntry[] = [];
       let sealed: Uint8Array<ArrayBuffer> | undefined;
       return withLedger(
         deps.db,
         { runId: input.runId, tenantId: input.tenantId, step: 'guardInput' },
         async () => {
+          const run = await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } });
+          const question = (run?.input as { question?: unknown } | null)?.question;
+          if (typeof question !== 'string') throw ApplicationFailure.nonRetryable(`Run ${input.runId} has no question to check`, FailureType.runNotFound);
           const policy = await currentPolicy(deps.db, input.tenantId);
-          const check = checkInput(input.text, policy.policy);
+          const check = checkInput(question, policy.policy);
           entries = check.entries;
           if (entries.length > 0 && codec) sealed = await sealEntries(codec, entries);
           count(check.decisions);

@@ -111,7 +111,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     let question: string;
     let guard: Awaited<ReturnType<Activities['guardInput']>> | undefined;
     if (guarded) {
-      guard = await step('guardInput', () => inputGuard.guardInput({ runId, tenantId, text: input.question, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) }));
+      guard = await step('guardInput', () => inputGuard.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) }));
       if (guard.blocked.length > 0) await block('guardInput', guard.blocked);
       question = guard.text;
     } else {
