@@ -55,7 +55,7 @@ async function decodedPayloads(codec: AesGcmPayloadCodec, node: unknown, out: st
   if (node instanceof Uint8Array) return;
   const maybe = node as { metadata?: Record<string, Uint8Array>; data?: Uint8Array };
   if (maybe.metadata && maybe.data instanceof Uint8Array) {
-    const [plain] = await codec.decode([maybe as Payload]);
+    const [plain] = await codec.decode([maybe]);
     out.push(Buffer.from(plain?.data ?? new Uint8Array()).toString('utf8'));
     return;
   }
