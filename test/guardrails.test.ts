@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createApp } from '../src/api/app';
-import type { Payload } from '@temporalio/common';
 import { AesGcmPayloadCodec } from '../src/codec/aes-gcm-codec';
 import { generatePayloadKeyEntry } from '../src/codec/keys';
 import { SearchAttr } from '../src/shared';
