@@ -48,23 +48,26 @@ export function luhn(digits: string): boolean {
 }
 
 const EMAIL = /\b[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b/g;
-const CARD = /(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])/g;
+const CARD = /(?<![\d+-])(?:\d[ -]?){11,18}\d(?![\d-])/g;
 const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g;
 const SSN = /(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])/g;
 const NINO = /\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b/g;
 const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
-const IPV6 = /(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}(?::|[0-9a-fA-F]{1,4})(?![\w:])/g;
+/** Candidates only (compressed forms included); `isIP` decides. */
+const IPV6 = /(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])/g;
 /** Phone-shaped digit groups that libphonenumber cannot place in a country (synthetic or partial numbers). */
-const PHONE_SHAPE = /(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])/g;
+const PHONE_SHAPE = /(?<![\w+(-])(?:\+\d{8,15}|(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,5}(?:[ .-]\d{2,6}){1,4})(?![\w-])/g;
 const PHONE_CUE = /\b(?:phone|tel|telephone|mobile|cell|call|fax|contact|reach|number|whatsapp|sms|text)\b[^.\n]{0,40}$/i;
 
 const STREET_WORDS = [
   'street', 'st', 'avenue', 'ave', 'road', 'rd', 'boulevard', 'blvd', 'lane', 'ln', 'drive', 'dr', 'court', 'ct', 'place', 'pl', 'square', 'sq', 'way', 'terrace', 'highway', 'hwy', 'parkway', 'pkwy', 'circle', 'crescent', 'close', 'row', 'alley', 'trail',
   'strasse', 'straße', 'str', 'gasse', 'weg', 'platz', 'allee', 'ring', 'katu', 'kuja', 'tie', 'polku', 'gade', 'vej', 'gatan', 'vagen', 'vägen', 'veien', 'gata', 'straat', 'laan', 'plein', 'rue', 'via', 'viale', 'piazza', 'corso', 'calle', 'avenida', 'rua', 'travessa', 'ulica', 'ul', 'utca', 'u', 'ut', 'út', 'ulitsa', 'bulevar', 'cesta',
 ];
+/** "Street" or "street": capitalisation must stay significant elsewhere in the pattern (\p{Lu}), so no `i` flag. */
+const STREET_WORD = STREET_WORDS.map((w) => `[${w[0]!.toUpperCase()}${w[0]}]${w.slice(1)}`).join('|');
 const STREET = new RegExp(
-  String.raw`(?:\b\d{1,6}[A-Za-z]?,?\s+(?:[\p{Lu}\d][\p{L}'.-]*\s+){0,4}(?:${STREET_WORDS.join('|')})\b\.?(?:\s+\d{1,5}[A-Za-z]?)?|\b(?:[\p{Lu}][\p{L}'-]*\s+){0,3}[\p{Lu}][\p{L}'-]*(?:${STREET_WORDS.join('|')})\.?\s+\d{1,5}[A-Za-z]?\b|\b(?:[\p{Lu}][\p{L}'-]*\s+){1,3}(?:${STREET_WORDS.join('|')})\b\.?\s+\d{1,5}[A-Za-z]?\b|\bP\.?O\.? Box \d+|\bPSC \d{4}, Box \d{4})(?:,?\s+(?:Apt|Suite|Unit|Floor|Fl)\.?\s*#?\d+)?`,
-  'giu',
+  String.raw`(?:\b\d{1,6}[A-Za-z]?,?\s+(?:[\p{Lu}\d][\p{L}'.-]*\s+){0,4}(?:${STREET_WORD})\b\.?(?:\s+\d{1,5}[A-Za-z]?)?|\b(?:[\p{Lu}][\p{L}'-]*\s+){0,3}[\p{Lu}][\p{Ll}'-]+(?:${STREET_WORDS.join('|')})\.?\s+\d{1,5}[A-Za-z]?\b|\b(?:[\p{Lu}][\p{L}'-]*\s+){1,3}(?:${STREET_WORD})\b\.?\s+\d{1,5}[A-Za-z]?\b|\bP\.?O\.? Box \d+|\bPSC \d{4}, Box \d{4})(?:,?\s+(?:Apt|Suite|Unit|Floor|Fl)\.?\s*#?\d+)?`,
+  'gu',
 );
 
 function ssnValid(area: string, group: string, serial: string): boolean {
@@ -109,9 +112,12 @@ export function detectPii(text: string, options: { types?: readonly PiiType[] } 
       const digits = m[0].replace(/\D/g, '');
       if (digits.length < 7 || digits.length > 15) continue;
       // Shapes that are not phones: dates, times, decimals, versions.
-      if (/^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$/.test(m[0])) continue;
-      const separated = /[ .-]/.test(m[0]);
-      if (separated || m[0].startsWith('+') || PHONE_CUE.test(text.slice(Math.max(0, m.index - 60), m.index))) push(found, 'PHONE_NUMBER', m.index, m.index + m[0].length, 'phone-shape');
+      if (/^\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$/.test(m[0])) continue;
+      // Two digit groups alone are as often a postcode and house number; an SSN shape is not a phone.
+      if (/^\d{3}-\d{2}-\d{4}$/.test(m[0])) continue;
+      const groups = m[0].split(/[ .-]+|\)\s*/).filter(Boolean).length;
+      const marked = m[0].startsWith('+') || m[0].startsWith('(');
+      if (groups >= 3 || marked || PHONE_CUE.test(text.slice(Math.max(0, m.index - 60), m.index))) push(found, 'PHONE_NUMBER', m.index, m.index + m[0].length, 'phone-shape');
     }
   }
   if (wanted.has('STREET_ADDRESS')) for (const m of text.matchAll(STREET)) push(found, 'STREET_ADDRESS', m.index, m.index + m[0].trimEnd().length, 'street');
