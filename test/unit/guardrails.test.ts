@@ -221,6 +221,6 @@ describe('guardrails: policy and enclosure', () => {
     assert.ok(system!.content.includes(enclosure.canary));
     assert.ok(user!.content.startsWith(`<question-${enclosure.boundary}>`));
     assert.equal((user!.content.match(new RegExp(`</question-${enclosure.boundary}>`, 'g')) ?? []).length, 1, 'the forged closing tag is escaped');
-    assert.equal(readPrompt([user!]).question, question, 'the offline server reads the whole question back');
+    assert.equal(readPrompt([{ role: 'user', content: user!.content }]).question, question, 'the offline server reads the whole question back');
   });
 });
