@@ -25,7 +25,7 @@ export const GuardrailDecisionView = z
 
 export const GuardrailCheckRequest = z
   .object({
-    text: z.string().min(1).max(1_000_000),
+    text: z.string().min(1).max(100_000),
     direction: z.enum(['input', 'output']).default('input'),
     /** For output checks: the retrieved context the text should be grounded in. */
     context: z.array(z.string().max(100_000)).max(50).default([]),
