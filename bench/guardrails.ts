@@ -47,7 +47,9 @@ const noGrounding = GuardrailPolicy.parse({ output: { groundedness: { action: 'o
 export const guardrails: Section = {
   id: 'guardrails',
   title: 'Guardrail layers: CPU time by input size, input-stack throughput',
-  async run({ earlier, progress }) {
+  async run(ctx) {
+    const { earlier } = ctx;
+    const progress = (m: string) => ctx.progress(m);
     const layers: Array<[string, (t: string) => unknown]> = [
       ['sanitize (NFKC, invisible/bidi/tag/control)', (t) => sanitize(t)],
       ['decode (base64/hex/percent)', (t) => decodePayloads(t)],
