@@ -131,7 +131,7 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
   cleanup.add('worker database client', () => workerDb.$disconnect());
   const tenant = await seedTenant(apiDb, 'bench');
 
-  const fromConfig = workerOptionsFromConfig(config);
+  const fromConfig = workerOptionsFromConfig(config, workerDb);
   // keel-ingest has no work in these sections; a worker polling it would only add idle polls.
   const taskQueues = [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest];
   const store = createObjectStore(config);

@@ -26,6 +26,8 @@ export interface ActivityDeps {
   jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
   metrics?: KeelMetrics;
+  /** Activity results above this many bytes of JSON go to object storage (claim-check). */
+  inlinePayloadMaxBytes?: number;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
 }
@@ -35,7 +37,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSanitizeActivities(deps.db, deps.metrics),
     ...createGenerateActivities(deps),
-    ...createRunStatusActivities(deps.db, deps.metrics),
+    ...createRunStatusActivities(deps.db, deps.metrics, deps.store),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
@@ -47,12 +49,13 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices'> {
+export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'inlinePayloadMaxBytes'> {
   return {
     prices: config.KEEL_MODEL_PRICES,
     embeddingModel: config.llm.embeddingModel,
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
     retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,
     jsonSchemaFormat: config.KEEL_MODEL_JSON_SCHEMA,
+    inlinePayloadMaxBytes: config.KEEL_INLINE_PAYLOAD_MAX_BYTES,
   };
 }
