@@ -25,7 +25,7 @@ const VISIBLE_TEXT = { message: 'must contain visible characters (it has only in
 
 export const AnswerInput = z
   .object({
-    question: z.string().trim().min(1, 'must not be empty').max(16_000).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
+    question: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(16_000, { abort: true }).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
   })
   .strict();
 export type AnswerInput = z.infer<typeof AnswerInput>;
@@ -33,7 +33,7 @@ export type AnswerInput = z.infer<typeof AnswerInput>;
 export const ExtractInput = z
   .object({
     documentId: z.uuid().optional(),
-    text: z.string().trim().min(1, 'must not be empty').max(500_000).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT).optional(),
+    text: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(500_000, { abort: true }).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT).optional(),
     /** An inline JSON Schema, or the name of one registered with PUT /v1/schemas/:name. */
     schema: z.record(z.string(), z.unknown()).optional(),
     schemaName: z.string().min(1).max(100).optional(),
