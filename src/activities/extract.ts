@@ -7,7 +7,7 @@ import { FailureType, type ExtractSectionPart, type ExtractSource, type ModelOpt
 import type { ObjectStore } from '../storage';
 import { assertTenantKey, checkInIfLarge, DEFAULT_INLINE_PAYLOAD_MAX_BYTES, extractTextKey, readJson, runObjectKey } from '../storage/claim-check';
 import { withLedger } from './ledger';
-import { chatCall, modelParams, type ModelCallDeps } from './model-call';
+import { chatCall, modelParams, promptSource, type ModelCallDeps } from './model-call';
 
 export interface ExtractDeps extends ModelCallDeps {
   db: Db;
@@ -191,7 +191,7 @@ export function createExtractActivities(deps: ExtractDeps) {
     async extractSection(input: SectionInput): Promise<SectionOutput> {
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'extractSection' }, async (entry) => {
         const text = await sectionText(input);
-        const reply = await chatCall(deps, entry, buildExtractMessages(text, input.schema, !deps.jsonSchemaFormat), modelParams(input.options), format(input.schema));
+        const reply = await chatCall(deps, entry, buildExtractMessages(text, input.schema, !deps.jsonSchemaFormat, promptSource(deps, input.options)), modelParams(input.options), format(input.schema));
         return checkIn(input, 'extract', parseOutput(input.schema, reply.content));
       });
     },
@@ -201,7 +201,7 @@ export function createExtractActivities(deps: ExtractDeps) {
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'repairExtraction' }, async (entry) => {
         const text = await sectionText(input);
         const previous = input.previousKey ? (await readJson<{ raw: string }>(deps.store, input.tenantId, input.previousKey)).raw : input.previous;
-        const messages = buildRepairMessages(text, input.schema, !deps.jsonSchemaFormat, previous, input.errors);
+        const messages = buildRepairMessages(text, input.schema, !deps.jsonSchemaFormat, previous, input.errors, promptSource(deps, input.options));
         const reply = await chatCall(deps, entry, messages, modelParams(input.options), format(input.schema));
         return checkIn(input, 'repair', parseOutput(input.schema, reply.content));
       });
