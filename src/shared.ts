@@ -31,9 +31,11 @@ export const RUN_STATUSES = [
   'cancelled',
   'terminated',
   'timed_out',
+  /** A guardrail stopped the run; `error.reasons` says which layer and rule, never the content. */
+  'blocked',
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'terminated', 'timed_out'];
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'blocked'];
 
 export const RUN_TYPES = ['answer', 'ingest', 'extract'] as const;
 export type RunType = (typeof RUN_TYPES)[number];
@@ -67,6 +69,12 @@ export interface ContextChunk {
   score: number;
   lexicalRank: number | null;
   vectorRank: number | null;
+}
+
+/** A run's prompt secrets (src/guardrails/canary.ts): the random tag boundary and the canary. */
+export interface PromptEnclosure {
+  boundary: string;
+  canary: string;
 }
 
 export interface Citation {
@@ -104,6 +112,8 @@ export interface AnswerWorkflowInput {
   cache?: CacheControl;
   /** Absent in runs started before the policy existed, which means `fail`. */
   onFailure?: OnFailurePolicy;
+  /** The API key that started the run: the only one its answer is de-masked for. */
+  callerKeyId?: string;
 }
 
 export interface AnswerResult {
@@ -118,6 +128,16 @@ export interface AnswerResult {
   strategy?: StrategyTrace;
   /** Set when this answer was served from the cache rather than computed for this run. */
   cache?: CacheHitInfo;
+  /** What the guardrails decided (runs under the `guardrails-v1` patch). */
+  guardrails?: GuardrailTrace;
+}
+
+/** The guardrail record of a run: the policy version and every decision, content-free. */
+export interface GuardrailTrace {
+  policyVersion: string;
+  decisions: Array<{ layer: string; rule: string; score?: number; action: string; latencyMs: number; counts?: Record<string, number> }>;
+  droppedChunks?: Array<{ chunkId: string; documentId: string; rule: string; score?: number }>;
+  regenerated?: boolean;
 }
 
 export interface StrategyTrace {
@@ -144,17 +164,32 @@ export interface IngestResult {
   corpusVersion: number;
 }
 
+/**
+ * Where an extraction reads its text: a document, or inline text in object storage (`textKey`).
+ * `text` is the inline form of runs recorded before claim-check; the API no longer sends it.
+ */
+export type ExtractSource = { documentId: string } | { textKey: string } | { text: string };
+/** [start, end) character offsets of a section in its source text. */
+export type TextRange = [number, number];
+/** One section's validated data, inline or in object storage. */
+export interface ExtractSectionPart {
+  data?: unknown;
+  resultKey?: string;
+}
+
 export interface ExtractWorkflowInput {
   runId: string;
   tenantId: string;
-  source: { documentId: string } | { text: string };
+  source: ExtractSource;
   schema: Record<string, unknown>;
   schemaName?: string;
   options: ModelOptions;
 }
 
 export interface ExtractResult {
+  /** Null when the merged data was too large to carry inline: then `resultKey` holds it (the run row always has it). */
   data: unknown;
+  resultKey?: string;
   sections: number;
   repaired: boolean;
   model: string;
@@ -206,4 +241,5 @@ export const FailureType = {
   documentRejected: 'DocumentRejected',
   extractionInvalid: 'ExtractionInvalid',
   operatorAborted: 'OperatorAborted',
+  guardrailBlocked: 'GuardrailBlocked',
 } as const;

@@ -15,6 +15,7 @@ import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
 import { adminCacheRouter } from './routes/admin-cache';
 import type { ResultCache } from '../cache';
+import { guardrailsRouter } from './routes/guardrails';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
@@ -88,7 +89,7 @@ export function createApp(deps: ApiDeps): Express {
   if (deps.config.KEEL_PAYLOAD_KEYS) {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
-  app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
+  app.use('/v1', authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS }), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
   app.use(runsRouter({ ...deps, metrics }));
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));
@@ -96,6 +97,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(evalsRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use(adminCacheRouter(deps));
+  app.use(guardrailsRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));
   return app;

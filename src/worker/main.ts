@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const cache = createResultCache(config, { redis, db, llm, metrics, warn: (fields, message) => log.warn(fields, message) });
   const workers = await createKeelWorkers({
     connection,
-    ...workerOptionsFromConfig(config),
+    ...workerOptionsFromConfig(config, db),
     tracing,
     deps: { db, llm, cache, store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });

@@ -3,7 +3,7 @@ import busboy from 'busboy';
 import { Router, type Request } from 'express';
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { checkSchema } from '../../activities/extract';
+import { checkSchema, schemaLimitsFromConfig } from '../../extraction/schema-guard';
 import type { Config } from '../../config';
 import { redactRetrievedText, settleDeadVersion } from '../../documents/cleanup';
 import { detectDocumentType, UnsupportedContentError } from '../../documents/media-type';
@@ -394,8 +394,8 @@ export function documentsRouter(deps: DocumentsDeps): Router {
     },
     async (req, res, { params, body }) => {
       const { tenantId } = requireAuth(req);
-      const error = checkSchema(body.schema);
-      if (error) throw problems.validation([{ path: 'schema', message: `is not a valid JSON Schema: ${error}` }], 'body');
+      const error = checkSchema(body.schema, schemaLimitsFromConfig(config));
+      if (error) throw problems.validation([{ path: `schema${error.path}`, message: error.message }], 'body');
       const schema = body.schema as Prisma.InputJsonObject;
       await db.extractionSchema.upsert({
         where: { tenantId_name: { tenantId, name: params.name } },

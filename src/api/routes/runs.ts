@@ -7,6 +7,8 @@ import type { Db } from '../../db/client';
 import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
 import { CachedRunResponse, CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
+import { AesGcmPayloadCodec } from '../../codec/aes-gcm-codec';
+import { demaskForCaller } from '../../guardrails/store';
 import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
 import { CreateRunHeaders, idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
@@ -18,6 +20,7 @@ import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
 import { planRunVersions } from '../../trace/versions';
 import { prepareWorkflow } from './run-workflows';
+import type { ObjectStore } from '../../storage';
 import { runExamples } from './runs-examples';
 import { answerFromCache } from '../../cache/fast-path';
 import { parseCacheControl, type ResultCache } from '../../cache';
@@ -27,6 +30,8 @@ export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  /** Where an extract run's inline text is kept (claim-check). */
+  store: ObjectStore;
   metrics?: KeelMetrics;
   /** The result cache's fast path; unset: every run starts a workflow. */
   cache?: ResultCache;
@@ -67,6 +72,8 @@ function decodeCursor(cursor: string): Cursor {
 
 export function runsRouter(deps: RunsDeps): Router {
   const { db, temporal, config } = deps;
+  // Opens PII vaults, so the caller who started a run reads its answer with the originals back.
+  const vaultCodec = config.KEEL_PAYLOAD_KEYS ? new AesGcmPayloadCodec(config.KEEL_PAYLOAD_KEYS) : undefined;
   const router = Router();
   const links = (id: string) => runLinks(config, id);
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -137,7 +144,7 @@ export function runsRouter(deps: RunsDeps): Router {
       problems: [409],
     },
     async (req, res, { body }) => {
-      const { tenantId } = requireAuth(req);
+      const { tenantId, keyId } = requireAuth(req);
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       res.locals.runId = id;
@@ -148,7 +155,7 @@ export function runsRouter(deps: RunsDeps): Router {
       );
       const { options } = planned;
       const model = options.model;
-      const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
+      const workflow = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options });
       // Pausing on failure is an answer-run policy; other run types fail.
       const requestedOnFailure = body.type === 'answer' ? body.onFailure : undefined;
       const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
@@ -178,7 +185,7 @@ export function runsRouter(deps: RunsDeps): Router {
         res.status(200).location(links(id).self).json({ id, status: existing.status, links: links(id) });
         return;
       }
-      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure, cache: control } : workflow.input;
+      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure, callerKeyId: keyId, cache: control } : workflow.input;
       try {
         await temporal.workflow.start(workflow.type, {
           taskQueue: TaskQueue.workflows,
@@ -221,7 +228,7 @@ export function runsRouter(deps: RunsDeps): Router {
       responses: { 200: { description: 'The run.', schema: RunView, example: runExamples.view } },
     },
     async (req, res, { params }) => {
-      const { tenantId } = requireAuth(req);
+      const { tenantId, keyId } = requireAuth(req);
       res.locals.runId = params.id;
       const load = () =>
         db.run.findFirst({
@@ -231,7 +238,7 @@ export function runsRouter(deps: RunsDeps): Router {
       let run = await load();
       if (run && (await reconcileRun({ db, temporal }, run))) run = await load();
       if (!run) throw problems.notFound(`Run ${params.id}`);
-      res.json(view(run));
+      res.json(view({ ...run, result: await demaskForCaller(db, vaultCodec, run, keyId) }));
     },
   );
 
