@@ -8,6 +8,7 @@ import { createApp } from '../src/api/app';
 import { problemHandler } from '../src/api/problem';
 import { requestTimeout } from '../src/api/timeout';
 import type { Config } from '../src/config';
+import { withPgClient } from '../src/db/testing';
 import { eventually, http, startStack, type HttpResult, type TestStack } from './support/stack';
 
 function assertProblem(res: HttpResult<unknown>, status: number, slug: string): void {
@@ -94,9 +95,32 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
   it('caps runs in flight per tenant, exactly, under concurrent requests', async () => {
     const q = await stack.addTenant('quota-q');
     const asQ = { baseUrl: stack.baseUrl, apiKey: q.apiKey };
-    const results = await Promise.all(
-      Array.from({ length: QUOTA * 2 }, (_, i) => http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `quota ${i}` } } })),
-    );
+    const results = await withPgClient(stack.config.DATABASE_URL, async (barrier) => {
+      // A barrier that makes the requests overlap whatever the machine's speed: while this
+      // transaction holds the run table in EXCLUSIVE mode, reads go on but no run can be inserted.
+      // Every request gets as far as its insert (or a lock in front of it) and waits there; only
+      // when all of them are seen waiting in Postgres is the table released.
+      await barrier.query('BEGIN');
+      await barrier.query('LOCK TABLE run IN EXCLUSIVE MODE');
+      const requests = Promise.all(
+        Array.from({ length: QUOTA * 2 }, (_, i) => http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `quota ${i}` } } })),
+      );
+      // (awaited below; this only keeps a failure of the wait from leaving it unhandled)
+      requests.catch(() => undefined);
+      try {
+        await eventually(async () => {
+          // Inside a transaction Postgres serves statistics from one snapshot unless told to drop it.
+          await barrier.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await barrier.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+          );
+          return rows[0]?.n === QUOTA * 2 ? true : undefined;
+        }, `all ${QUOTA * 2} requests waiting in Postgres at once`, 60_000);
+      } finally {
+        await barrier.query('COMMIT');
+      }
+      return requests;
+    });
     const statuses = results.map((r) => r.status).sort();
     assert.deepEqual(statuses, [...Array<number>(QUOTA).fill(202), ...Array<number>(QUOTA).fill(429)]);
     for (const r of results.filter((x) => x.status === 429)) {
