@@ -16,6 +16,7 @@ import { defineRoute } from '../define-route';
 import { reconcileRun } from '../reconcile';
 import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
+import { planRunVersions } from '../../trace/versions';
 import { prepareWorkflow } from './run-workflows';
 import { runExamples } from './runs-examples';
 
@@ -125,8 +126,13 @@ export function runsRouter(deps: RunsDeps): Router {
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       res.locals.runId = id;
-      const model = body.options.model ?? config.llm.model;
-      const options = { ...body.options, model };
+      // The release policy may send this run to a candidate model or prompt variants.
+      const planned = await planRunVersions(
+        { db, config },
+        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+      );
+      const { options } = planned;
+      const model = options.model;
       const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
       // Pausing on failure is an answer-run policy; other run types fail.
       const requestedOnFailure = body.type === 'answer' ? body.onFailure : undefined;
@@ -139,6 +145,7 @@ export function runsRouter(deps: RunsDeps): Router {
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
         // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
         id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
+        versions: planned.versions as unknown as Prisma.InputJsonObject,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
