@@ -16,8 +16,8 @@ export const MODULES = {
     tests: ['test/unit/sanitize-and-keys.test.ts', 'test/unit/api-checks.test.ts'],
   },
   'src/llm': {
-    // prompt.ts: only encloseText (lines 33-35); the rest is instruction wording, not logic.
-    mutate: ['src/llm/errors.ts', 'src/llm/pricing.ts', 'src/llm/prompt.ts:33-35'],
+    // prompt.ts builds messages; the wording itself lives in prompts/*.md (not mutated).
+    mutate: ['src/llm/errors.ts', 'src/llm/pricing.ts', 'src/llm/prompt.ts'],
     tests: ['test/unit/llm-errors.test.ts', 'test/unit/llm-prompt.test.ts'],
   },
   'src/codec': {
