@@ -78,6 +78,7 @@ describe('Idempotency-Key header', () => {
   it('a reused key with another body is a 409', () => {
     const p = assertProblem(idempotencyKeyReused(), 409, 'idempotency-key-reused');
     assert.match(p.message, /different request body/);
+    assert.equal(p.title, 'Idempotency key reused');
   });
 });
 
@@ -123,8 +124,10 @@ describe('request validation (route)', () => {
   it('refuses a NUL in any string or key, and nesting deeper than 32 levels, before the schema runs', async () => {
     const nul = assertProblem((await call({ body: z.unknown() }, { body: { a: [{ b: 'x\u0000y' }] }, contentType: 'application/json' })).err, 400, 'validation-error');
     assert.deepEqual(nul.extensions.errors, [{ path: 'a.0.b', message: 'must not contain the NUL character' }]);
-    const key = assertProblem((await call({ body: z.unknown() }, { body: { ['k\u0000']: 1 }, contentType: 'application/json' })).err, 400, 'validation-error');
-    assert.deepEqual(key.extensions.errors, [{ path: 'k\u0000', message: 'must not contain the NUL character' }]);
+    const key = assertProblem((await call({ body: z.unknown() }, { body: { a: { ['k\u0000']: 1 } }, contentType: 'application/json' })).err, 400, 'validation-error');
+    assert.deepEqual(key.extensions.errors, [{ path: 'a.k\u0000', message: 'must not contain the NUL character' }]);
+    // null, numbers and booleans are leaves, not objects to walk.
+    assert.equal((await call({ body: z.unknown() }, { body: { a: null, b: [null, 1, true] }, contentType: 'application/json' })).err, undefined);
     let deep: unknown = 'leaf';
     for (let i = 0; i < 32; i++) deep = { d: deep };
     // 32 levels of objects are fine; 33 are not.

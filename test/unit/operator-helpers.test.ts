@@ -71,6 +71,14 @@ describe('operator helpers', () => {
       assert.ok(checked >= 30, `only ${checked} cut points`);
     });
 
+    it('names an activity without a type "unknown"; an empty history has no reset point', () => {
+      const ev = (plain: Record<string, unknown>) => temporal.api.history.v1.HistoryEvent.fromObject(plain);
+      const anonymous = ev({ eventId: 6, eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED', activityTaskScheduledEventAttributes: { activityId: '7', workflowTaskCompletedEventId: 4 } });
+      const point = findResetPoint({ events: [anonymous] });
+      assert.deepEqual(point && { ...point, workflowTaskFinishEventId: Number(point.workflowTaskFinishEventId) }, { workflowTaskFinishEventId: 4, activityType: 'unknown', activityId: '7' });
+      assert.equal(findResetPoint({}), undefined);
+    });
+
     it('a finished run has no step to retry from', () => {
       for (const name of ['answer-normal', 'answer-failed-and-retried', 'answer-best-of-n']) {
         assert.equal(findResetPoint(history(name)), undefined, name);

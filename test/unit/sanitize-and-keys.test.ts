@@ -65,7 +65,7 @@ describe('API keys', () => {
   });
 
   it('rejects malformed keys', () => {
-    for (const k of ['', 'keel_', 'sk-123', 'keel_ABC_def', `keel_abcdefghijkl_${'x'.repeat(31)}`]) {
+    for (const k of ['', 'keel_', 'sk-123', 'keel_ABC_def', `keel_abcdefghijkl_${'x'.repeat(31)}`, `keel_abcdefghijkl_${'x'.repeat(33)}`, ` keel_abcdefghijkl_${'x'.repeat(32)}`, `keel_abcdefghijkl_${'x'.repeat(32)}\n`]) {
       assert.equal(parseApiKey(k), undefined, k);
     }
   });
