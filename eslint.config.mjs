@@ -55,4 +55,10 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' }, parserOptions: { projectService: false, project: false } },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // Reads Stryker's JSON report (untyped JSON) and prints a table.
+    files: ['scripts/stryker/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { sourceType: 'module', globals: { console: 'readonly' }, parserOptions: { projectService: false, project: false } },
+  },
 );
