@@ -26,6 +26,7 @@ import { metricsRouter } from './routes/metrics';
 import { createMetrics, type KeelMetrics } from '../metrics/metrics';
 import { httpTracing } from '../tracing/http';
 import type { Tracer } from '@opentelemetry/api';
+import { createRunService } from '../runs';
 
 export interface ApiDeps {
   db: Db;
@@ -45,6 +46,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   // Before the request logger: scrapes are timed but not logged.
   const metrics = deps.metrics ?? createMetrics('api');
+  const runs = createRunService({ db: deps.db, temporal: deps.temporal, config: deps.config, metrics, log: deps.log });
   app.use(httpMetrics(metrics));
   app.use(metricsRouter(metrics, deps.config.KEEL_METRICS_TOKEN));
   if (deps.tracer) app.use(httpTracing(deps.tracer));
@@ -83,9 +85,9 @@ export function createApp(deps: ApiDeps): Express {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
   app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
-  app.use(runsRouter({ ...deps, metrics }));
-  app.use(documentsRouter(deps));
-  app.use(operatorRouter(deps));
+  app.use(runsRouter(runs));
+  app.use(documentsRouter({ ...deps, runs }));
+  app.use(operatorRouter(runs));
   app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));

@@ -1,4 +1,7 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { keelDataConverter } from '../codec/data-converter';
+import { startRunReconciler } from '../runs/reconciler';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { activityOptionsFromConfig } from '../activities';
@@ -39,6 +42,16 @@ async function main(): Promise<void> {
     tracing,
     deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });
+  // Keel's view follows Temporal whoever acted (Web UI, CLI, API): see docs/run-lifecycle.md.
+  const reconciler = config.KEEL_RECONCILE_INTERVAL_MS
+    ? startRunReconciler({
+        db,
+        temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS) }),
+        intervalMs: config.KEEL_RECONCILE_INTERVAL_MS,
+        metrics,
+        log,
+      })
+    : undefined;
   log.info(
     {
       taskQueues: config.KEEL_WORKER_TASK_QUEUES,
@@ -55,6 +68,7 @@ async function main(): Promise<void> {
   // activities get KEEL_WORKER_SHUTDOWN_GRACE_MS to finish, then Worker.run resolves.
   process.once('SIGTERM', () => log.info({ graceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, letting running activities finish'));
   await Promise.all(workers.map((w) => w.run()));
+  await reconciler?.stop();
   metricsServer.close();
   await db.$disconnect();
   await connection.close();

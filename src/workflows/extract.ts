@@ -1,11 +1,9 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure } from '@temporalio/workflow';
 import { FailureType, type ExtractResult, type ExtractWorkflowInput } from '../shared';
-import { dbWrite, llmCall } from './profiles';
+import { keelActivities } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
 
-const db = proxyActivities<Activities>(dbWrite);
-const llm = proxyActivities<Activities>(llmCall);
+const act = keelActivities();
 
 /**
  * Structured extraction: each section of the source is extracted (in parallel) and validated
@@ -15,21 +13,21 @@ const llm = proxyActivities<Activities>(llmCall);
  */
 export async function extract(input: ExtractWorkflowInput): Promise<ExtractResult> {
   const { runId, tenantId, schema, options, source } = input;
-  const run = trackRun();
+  const run = trackRun(input);
   const { setStatus, step } = run;
   setStatus('running');
   try {
-    await db.markRunRunning({ runId, tenantId });
-    const { sections } = await step('planExtraction', () => db.planExtraction({ tenantId, source }));
+    await act.markRunRunning({ runId, tenantId });
+    const { sections } = await step('planExtraction', () => act.planExtraction({ tenantId, source }));
     let repaired = false;
     const parts = await step('extractSections', () =>
       Promise.all(
         Array.from({ length: sections }, async (_, section) => {
           const base = { runId, tenantId, source, section, schema, options };
-          const first = await llm.extractSection(base);
+          const first = await act.extractSection(base);
           if (first.errors.length === 0) return first.data;
           repaired = true;
-          const second = await llm.repairExtraction({ ...base, previous: first.raw, errors: first.errors });
+          const second = await act.repairExtraction({ ...base, previous: first.raw, errors: first.errors });
           if (second.errors.length > 0) {
             throw ApplicationFailure.nonRetryable(
               `The model's output does not match the schema after one repair attempt: ${second.errors.join('; ')}`,
@@ -41,16 +39,16 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
         }),
       ),
     );
-    const merged = await step('mergeSections', () => db.mergeSections({ schema, parts }));
+    const merged = await step('mergeSections', () => act.mergeSections({ schema, parts }));
     if (merged.errors.length > 0) {
       throw ApplicationFailure.nonRetryable(`The merged sections do not match the schema: ${merged.errors.join('; ')}`, FailureType.extractionInvalid, { errors: merged.errors });
     }
     const result: ExtractResult = { data: merged.data, sections, repaired, model: options.model };
-    await step('storeResult', () => db.storeResult({ runId, tenantId, result, model: options.model }));
+    await step('storeResult', () => act.storeResult({ runId, tenantId, result, model: options.model }));
     setStatus('completed');
     return result;
   } catch (err) {
-    await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
+    await recordRunFailure(err, run, (status, error) => act.markRunFinished({ runId, tenantId, status, error }));
     throw err;
   }
 }

@@ -29,6 +29,7 @@ import { startModelServer, type ModelServer } from '../../src/model-server/serve
 import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { KEEL_SEARCH_ATTRIBUTES, TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
 import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
+import { startRunReconciler } from '../../src/runs/reconciler';
 import { checkerFor } from './openapi-check';
 
 export interface TestStack {
@@ -128,6 +129,9 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     );
     running.push(...workers.map((w) => w.run()));
   }
+  const reconciler = opts.workers !== false && config.KEEL_RECONCILE_INTERVAL_MS
+    ? startRunReconciler({ db, temporal, intervalMs: config.KEEL_RECONCILE_INTERVAL_MS, lookbackMs: 60_000 })
+    : undefined;
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis });
@@ -152,6 +156,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
+      await reconciler?.stop();
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await db.$disconnect();

@@ -1,4 +1,3 @@
-import type { Client } from '@temporalio/client';
 import busboy from 'busboy';
 import { Router, type Request } from 'express';
 import { createHash, randomUUID } from 'node:crypto';
@@ -8,7 +7,6 @@ import type { Config } from '../../config';
 import { detectDocumentType, UnsupportedContentError } from '../../documents/media-type';
 import type { Db } from '../../db/client';
 import { Prisma } from '../../generated/prisma/client';
-import { SearchAttr, TaskQueue, type IngestWorkflowInput } from '../../shared';
 import { contentKey, type ObjectStore } from '../../storage';
 import {
   DocumentDeduplicated, DocumentDeleted, DocumentList, DocumentParams, DocumentUploaded, DocumentUploadForm, DocumentView,
@@ -17,10 +15,12 @@ import {
 import { requireAuth } from '../auth';
 import { defineRoute } from '../define-route';
 import { HttpProblem, problems } from '../problem';
+import { tenantOnFailure } from '../run-policy';
+import type { RunService } from '../../runs';
 
 export interface DocumentsDeps {
   db: Db;
-  temporal: Client;
+  runs: RunService;
   config: Config;
   store: ObjectStore;
 }
@@ -93,7 +93,7 @@ const exampleVersion = {
 const travelSchema = { type: 'object', properties: { destination: { type: 'string' }, nights: { type: 'integer' } }, required: ['destination'] };
 
 export function documentsRouter(deps: DocumentsDeps): Router {
-  const { db, temporal, config, store } = deps;
+  const { db, runs, config, store } = deps;
   const router = Router();
 
   const versionView = (v: { id: string; version: number; sha256: string; mediaType: string; sizeBytes: number; status: string; pageCount: number | null; chunkCount: number | null; ingestRunId: string; createdAt: Date }) => ({
@@ -189,27 +189,15 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         }
         throw err;
       }
-      const input: IngestWorkflowInput = { runId, tenantId, documentId, versionId };
-      try {
-        await temporal.workflow.start('ingest', {
-          taskQueue: TaskQueue.workflows,
-          workflowId: runId,
-          args: [input],
-          typedSearchAttributes: [
-            { key: SearchAttr.tenant, value: tenantId },
-            { key: SearchAttr.runType, value: 'ingest' },
-            { key: SearchAttr.status, value: 'queued' },
-          ],
-          staticSummary: `Keel ingest of document ${documentId} for tenant ${tenantId}`,
-        });
-      } catch (err) {
-        await db.$transaction([
-          db.run.deleteMany({ where: { id: runId } }),
-          fields.data.documentId ? db.documentVersion.deleteMany({ where: { id: versionId } }) : db.document.deleteMany({ where: { id: documentId } }),
-        ]).catch(() => undefined);
-        req.log.error({ err, runId }, 'could not start ingest workflow');
-        throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
-      }
+      const onFailure = await tenantOnFailure(db, tenantId);
+      await runs.startRecorded(
+        { type: 'ingest', input: { runId, tenantId, documentId, versionId, onFailure } },
+        { tenantId, onFailure, summary: `Keel ingest of document ${documentId} for tenant ${tenantId}` },
+        (d) => d.$transaction([
+          d.run.deleteMany({ where: { id: runId } }),
+          fields.data.documentId ? d.documentVersion.deleteMany({ where: { id: versionId } }) : d.document.deleteMany({ where: { id: documentId } }),
+        ]),
+      );
       res.status(202).location(`/v1/documents/${documentId}`).json({
         id: documentId, versionId, ingestRunId: runId, status: 'processing',
         links: { self: `/v1/documents/${documentId}`, ingestRun: `/v1/runs/${runId}` },

@@ -1,0 +1,162 @@
+/**
+ * The owner of a run's lifecycle. Everything that creates a run, starts its workflow, changes its
+ * row, reads it, reconciles it with Temporal or acts on it as an operator goes through here; routes
+ * make one call each. See docs/run-lifecycle.md.
+ */
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import type { Prisma, Run } from '../generated/prisma/client';
+import type { KeelMetrics } from '../metrics/metrics';
+import { problems } from '../api/problem';
+import { idempotencyKeyReused, idempotentRunId } from '../api/idempotency';
+import { createRunWithinQuota } from '../api/run-quota';
+import { tenantOnFailure } from '../api/run-policy';
+import type { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunList, RunView } from '../schemas/runs';
+import type { RunType } from '../shared';
+import { runLinks } from '../api/links';
+import { createOperatorActions } from './operator';
+import { prepareWorkflow } from './prepare';
+import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo } from './start';
+import { isTerminal } from './status';
+import { syncRun, type RunClosedHooks } from './sync';
+import { decodeCursor, encodeCursor, runSummary, runView } from './views';
+
+export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
+export { isTerminal, terminalSql, TERMINAL_STATUSES, type RunError } from './status';
+export { startRunReconciler, type Reconciler } from './reconciler';
+export { syncRun, type RunClosedHook, type RunClosedHooks } from './sync';
+export { inputHash, type RunWorkflow } from './start';
+export type { Operator as RunOperator } from './operator';
+
+export interface RunServiceDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  metrics?: KeelMetrics;
+  /** Per run type, what to do when a run closes without its workflow's own cleanup. */
+  onClosed?: RunClosedHooks;
+  log?: Pick<Logger, 'error' | 'warn'>;
+}
+
+/** A non-terminal row untouched this long is checked against Temporal when read singly. */
+export const STALE_RUN_MS = 5_000;
+
+export function createRunService(deps: RunServiceDeps) {
+  const { db, temporal, config } = deps;
+  const links = (id: string) => runLinks(config, id);
+
+  /** Starts the workflow of a run whose rows are written; if it cannot start, `undo` removes them. */
+  const start = async (workflow: RunWorkflow, meta: StartMeta, undo: Undo): Promise<boolean> => {
+    try {
+      const started = await startWorkflow(temporal, workflow, meta);
+      if (started) deps.metrics?.runsStarted.inc({ type: workflow.type });
+      return started;
+    } catch (err) {
+      // No workflow, so no run: the rejected request leaves nothing behind.
+      await undo(db).catch(() => undefined);
+      deps.log?.error({ err, runId: workflow.input.runId }, 'could not start workflow');
+      throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
+    }
+  };
+
+  return {
+    ...createOperatorActions(deps),
+
+    /**
+     * `POST /v1/runs`: validates what needs the database, inserts the run within the tenant's
+     * in-flight quota and starts its workflow. With an `Idempotency-Key`, the same key and body
+     * answer the existing run (`created: false`), another body is a 409.
+     */
+    async create(tenantId: string, body: CreateRunRequest, idempotencyKey: string | undefined): Promise<{ created: boolean; run: CreateRunResponse }> {
+      const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
+      const model = body.options.model ?? config.llm.model;
+      const options = { ...body.options, model };
+      const requestedOnFailure = body.onFailure;
+      const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
+      const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options, onFailure });
+      const hash = inputHash({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) });
+      // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
+      // to start the workflow; the others answer with that run.
+      const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
+        // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
+        id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash: hash, options, model, idempotencyKey: idempotencyKey ?? null,
+      });
+      if (inserted.count === 0) {
+        const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
+        if (!existing) throw problems.unavailable('A request with this Idempotency-Key is being retried; try again shortly.');
+        if (existing.inputHash !== hash) throw idempotencyKeyReused();
+        return { created: false, run: { id, status: existing.status as CreateRunResponse['status'], links: links(id) } };
+      }
+      const started = await start(workflow, { tenantId, model, onFailure, summary: `Keel ${body.type} run for tenant ${tenantId}` }, (d) =>
+        d.run.deleteMany({ where: { id } }),
+      );
+      return { created: started, run: { id, status: 'queued', links: links(id) } };
+    },
+
+    /**
+     * Starts the workflow of a run whose row the caller wrote in its own transaction (a document
+     * upload writes the document, its version and the ingest run together); `undo` removes them.
+     */
+    startRecorded: start,
+
+    /**
+     * Records a run that finished without a workflow (an answer served from cache): a `completed`
+     * row with its result, so it is listed, counted and read like any other run.
+     */
+    async recordCompleted(run: { id?: string; tenantId: string; type: RunType; input: Prisma.InputJsonValue; inputHash: string; options?: Prisma.InputJsonValue; model?: string; result: Prisma.InputJsonValue; idempotencyKey?: string }): Promise<Run> {
+      const now = new Date();
+      return db.run.create({
+        data: {
+          id: run.id ?? uuidv7(), tenantId: run.tenantId, type: run.type, status: 'completed', input: run.input, inputHash: run.inputHash,
+          options: run.options ?? {}, model: run.model ?? null, result: run.result, idempotencyKey: run.idempotencyKey ?? null,
+          startedAt: now, completedAt: now,
+        },
+      });
+    },
+
+    /** A run with its ledger; a stale non-terminal row is first checked against Temporal. */
+    async get(tenantId: string, id: string): Promise<RunView> {
+      const load = () => db.run.findFirst({ where: { id, tenantId }, include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } } });
+      let run = await load();
+      if (run && !isTerminal(run.status) && Date.now() - run.updatedAt.getTime() >= STALE_RUN_MS) {
+        // Temporal unreachable: show the row as it is rather than fail the read.
+        const synced = await syncRun(deps, id).catch(() => undefined);
+        if (synced && synced.run.updatedAt.getTime() !== run.updatedAt.getTime()) run = await load();
+      }
+      if (!run) throw problems.notFound(`Run ${id}`);
+      return runView(config, run);
+    },
+
+    async list(tenantId: string, query: ListRunsQuery): Promise<RunList> {
+      const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const createdAt = {
+        ...(query.createdAfter ? { gte: new Date(query.createdAfter) } : {}),
+        ...(query.createdBefore ? { lt: new Date(query.createdBefore) } : {}),
+      };
+      const rows = await db.run.findMany({
+        where: {
+          tenantId,
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.type ? { type: query.type } : {}),
+          ...(Object.keys(createdAt).length ? { createdAt } : {}),
+          ...(cursor
+            ? { OR: [{ createdAt: { lt: new Date(cursor.createdAt) } }, { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } }] }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return { data: page.map((r) => runSummary(config, r)), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+    },
+
+    /** Brings one run's row and audit trail in line with Temporal now. */
+    sync: (id: string) => syncRun(deps, id),
+  };
+}
+
+export type RunService = ReturnType<typeof createRunService>;
