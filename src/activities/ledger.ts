@@ -26,7 +26,9 @@ function errorSummary(err: unknown): { type: string; message: string } {
 /** Why Temporal cancelled an attempt, when it was the operator's doing (not a timeout or a shutdown). */
 const INTERRUPTIONS: Record<string, string> = {
   CANCELLED: 'The run was cancelled while this attempt ran',
-  NOT_FOUND: 'The run was closed (terminated or reset) while this attempt ran',
+  // The workflow closed before the attempt's heartbeat heard of it (a cancel that did not wait
+  // for this attempt, a termination, a reset).
+  NOT_FOUND: 'The run was closed (cancelled, terminated or reset) while this attempt ran',
   RESET: 'The activity was reset while this attempt ran',
   PAUSED: 'The activity was paused while this attempt ran',
 };

@@ -18,7 +18,6 @@ import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
 import type { ObjectStore } from '../storage';
-import { requestTimeout } from './timeout';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import { httpMetrics } from '../metrics/http';
@@ -77,7 +76,6 @@ export function createApp(deps: ApiDeps): Express {
       },
     }),
   );
-  app.use(requestTimeout(deps.config.KEEL_REQUEST_TIMEOUT_MS));
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
   app.use(docsRouter(app));
@@ -90,6 +88,6 @@ export function createApp(deps: ApiDeps): Express {
   app.use(operatorRouter(runs));
   app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
-  app.use(problemHandler(deps.log));
+  app.use(problemHandler(deps.log, deps.config.KEEL_REQUEST_TIMEOUT_MS));
   return app;
 }

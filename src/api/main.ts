@@ -22,13 +22,13 @@ async function main(): Promise<void> {
     dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
     interceptors: tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : {},
   });
-  const db = createPrisma(config.DATABASE_URL);
+  const db = createPrisma(config.DATABASE_URL, { statementTimeoutMs: config.KEEL_REQUEST_TIMEOUT_MS });
   // No offline queue: with Redis down, rate limiting falls back at once instead of queueing.
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis unavailable'));
   const app = createApp({ db, temporal, config, log, redis, store: createObjectStore(config), tracer: tracing?.tracer });
   const api = await listen(app, { host: config.KEEL_API_HOST, port: config.KEEL_API_PORT, graceMs: config.KEEL_API_SHUTDOWN_GRACE_MS });
-  // Slow-loris bounds at the socket level; the request-timeout middleware answers slow handlers.
+  // Slow-loris bounds at the socket level; slow handlers run out of their Temporal and Postgres deadlines.
   api.server.headersTimeout = 10_000;
   api.server.requestTimeout = config.KEEL_REQUEST_TIMEOUT_MS + 5_000;
   log.info(

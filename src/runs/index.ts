@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import type { Prisma, Run } from '../generated/prisma/client';
 import type { KeelMetrics } from '../metrics/metrics';
-import { problems } from '../api/problem';
+import { isDeadlineExceeded, problems } from '../api/problem';
 import { idempotencyKeyReused, idempotentRunId } from '../api/idempotency';
 import { createRunWithinQuota } from '../api/run-quota';
 import { tenantOnFailure } from '../api/run-policy';
@@ -49,21 +49,39 @@ export function createRunService(deps: RunServiceDeps) {
   const links = (id: string) => runLinks(config, id);
 
   /** Starts the workflow of a run whose rows are written; if it cannot start, `undo` removes them. */
+  /**
+   * Temporal calls made for a request run under its deadline (KEEL_REQUEST_TIMEOUT_MS): past it
+   * they fail where they stand (503 request-timeout) instead of going on after the client gave up.
+   */
+  const withinDeadline = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => temporal.withDeadline(Date.now() + config.KEEL_REQUEST_TIMEOUT_MS, () => fn(...args));
+
   const start = async (workflow: RunWorkflow, meta: StartMeta, undo: Undo): Promise<boolean> => {
     try {
-      const started = await startWorkflow(temporal, workflow, meta);
+      const started = await withinDeadline(startWorkflow)(temporal, workflow, meta);
       if (started) deps.metrics?.runsStarted.inc({ type: workflow.type });
       return started;
     } catch (err) {
-      // No workflow, so no run: the rejected request leaves nothing behind.
+      // No workflow, so no run: the rejected request leaves nothing behind. A start that ran out
+      // of time may still have reached the server: stop that workflow before the rows go.
+      if (isDeadlineExceeded(err)) {
+        await temporal.workflow.getHandle(workflow.input.runId).terminate('its start request timed out; nothing was started').catch(() => undefined);
+      }
       await undo(db).catch(() => undefined);
+      if (isDeadlineExceeded(err)) throw problems.timeout(config.KEEL_REQUEST_TIMEOUT_MS);
       deps.log?.error({ err, runId: workflow.input.runId }, 'could not start workflow');
       throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
     }
   };
 
+  const operator = createOperatorActions(deps);
+
   return {
-    ...createOperatorActions(deps),
+    cancel: withinDeadline(operator.cancel),
+    terminate: withinDeadline(operator.terminate),
+    retry: withinDeadline(operator.retry),
+    resume: withinDeadline(operator.resume),
+    audit: withinDeadline(operator.audit),
 
     /**
      * `POST /v1/runs`: validates what needs the database, inserts the run within the tenant's
@@ -123,7 +141,7 @@ export function createRunService(deps: RunServiceDeps) {
       let run = await load();
       if (run && !isTerminal(run.status) && Date.now() - run.updatedAt.getTime() >= STALE_RUN_MS) {
         // Temporal unreachable: show the row as it is rather than fail the read.
-        const synced = await syncRun(deps, id).catch(() => undefined);
+        const synced = await withinDeadline(syncRun)(deps, id).catch(() => undefined);
         if (synced && synced.run.updatedAt.getTime() !== run.updatedAt.getTime()) run = await load();
       }
       if (!run) throw problems.notFound(`Run ${id}`);

@@ -72,7 +72,7 @@ export function createOperatorActions(deps: OperatorDeps) {
 
   return {
     /** Graceful: the workflow runs its cleanup and records `cancelled`; the model call in flight is aborted. */
-    async cancel(op: Operator, id: string, reason: string | undefined): Promise<OperatorActionResponse> {
+    cancel: async (op: Operator, id: string, reason: string | undefined): Promise<OperatorActionResponse> => {
       const run = await find(op.tenantId, id);
       requireActive(run, 'cancelled');
       const identity = keelIdentity(op.keyId);
@@ -89,7 +89,7 @@ export function createOperatorActions(deps: OperatorDeps) {
     },
 
     /** Hard stop: no workflow code runs after it. */
-    async terminate(op: Operator, id: string, reason: string): Promise<OperatorActionResponse> {
+    terminate: async (op: Operator, id: string, reason: string): Promise<OperatorActionResponse> => {
       const run = await find(op.tenantId, id);
       requireActive(run, 'terminated');
       const identity = keelIdentity(op.keyId);
@@ -107,7 +107,7 @@ export function createOperatorActions(deps: OperatorDeps) {
      * A failed or timed-out run: reset its workflow to the task that scheduled the step that did not
      * finish, so earlier steps replay from history instead of running (and billing) again.
      */
-    async retry(op: Operator, id: string, reason: string | undefined): Promise<OperatorActionResponse> {
+    retry: async (op: Operator, id: string, reason: string | undefined): Promise<OperatorActionResponse> => {
       const run = await find(op.tenantId, id);
       const handle = temporal.workflow.getHandle(run.id);
       let description = await handle.describe();
@@ -149,7 +149,7 @@ export function createOperatorActions(deps: OperatorDeps) {
     },
 
     /** A run paused on failure (`needs_attention`): retry the step, skip it (optional steps) or abort. */
-    async resume(op: Operator, id: string, body: ResumeRequestBody): Promise<OperatorActionResponse> {
+    resume: async (op: Operator, id: string, body: ResumeRequestBody): Promise<OperatorActionResponse> => {
       const run = await find(op.tenantId, id);
       requireActive(run, 'resumed');
       const updateId = randomUUID();
@@ -179,7 +179,7 @@ export function createOperatorActions(deps: OperatorDeps) {
      * Who did what, why and when, oldest first: the operator actions in the run's Temporal
      * histories (recorded as they are read, once each) plus anything recorded before.
      */
-    async audit(op: Operator, id: string): Promise<AuditEventView[]> {
+    audit: async (op: Operator, id: string): Promise<AuditEventView[]> => {
       const run = await find(op.tenantId, id);
       await syncRun(deps, run.id);
       const rows = await db.auditEvent.findMany({ where: { tenantId: op.tenantId, runId: run.id }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
