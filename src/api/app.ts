@@ -17,6 +17,8 @@ import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
+import { traceRouter } from './routes/trace';
+import { evalsRouter } from './routes/evals';
 import type { ObjectStore } from '../storage';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
@@ -86,6 +88,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(runsRouter(runs));
   app.use(documentsRouter({ ...deps, runs }));
   app.use(operatorRouter(runs));
+  app.use(traceRouter(deps));
+  app.use(evalsRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log, deps.config.KEEL_REQUEST_TIMEOUT_MS));

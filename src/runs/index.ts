@@ -17,6 +17,7 @@ import { tenantOnFailure } from '../api/run-policy';
 import type { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunList, RunView } from '../schemas/runs';
 import type { RunType } from '../shared';
 import { runLinks } from '../api/links';
+import { planRunVersions } from '../trace/versions';
 import { createOperatorActions } from './operator';
 import { prepareWorkflow } from './prepare';
 import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo } from './start';
@@ -90,8 +91,13 @@ export function createRunService(deps: RunServiceDeps) {
      */
     async create(tenantId: string, body: CreateRunRequest, idempotencyKey: string | undefined): Promise<{ created: boolean; run: CreateRunResponse }> {
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
-      const model = body.options.model ?? config.llm.model;
-      const options = { ...body.options, model };
+      // The release policy may send this run to a candidate model or prompt variants.
+      const planned = await planRunVersions(
+        { db, config },
+        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+      );
+      const { options } = planned;
+      const model = options.model;
       const requestedOnFailure = body.onFailure;
       const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
       const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options, onFailure });
@@ -101,6 +107,7 @@ export function createRunService(deps: RunServiceDeps) {
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
         // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
         id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash: hash, options, model, idempotencyKey: idempotencyKey ?? null,
+        versions: planned.versions as unknown as Prisma.InputJsonObject,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });

@@ -14,6 +14,7 @@ import { startWorkerMetricsServer } from './metrics-server';
 import { temporalLogger } from './temporal-logger';
 import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from './worker';
 import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
+import { startDriftMonitor } from '../trace/drift';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -52,6 +53,9 @@ async function main(): Promise<void> {
         log,
       })
     : undefined;
+  const stopDrift = config.KEEL_DRIFT_INTERVAL_MS
+    ? startDriftMonitor({ db, metrics, log }, { days: config.KEEL_DRIFT_WINDOW_DAYS + 1, windowDays: config.KEEL_DRIFT_WINDOW_DAYS, sigma: config.KEEL_DRIFT_SIGMA, intervalMs: config.KEEL_DRIFT_INTERVAL_MS })
+    : () => undefined;
   log.info(
     {
       taskQueues: config.KEEL_WORKER_TASK_QUEUES,
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => log.info({ graceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, letting running activities finish'));
   await Promise.all(workers.map((w) => w.run()));
   await reconciler?.stop();
+  stopDrift();
   metricsServer.close();
   await db.$disconnect();
   await connection.close();

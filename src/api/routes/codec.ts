@@ -2,6 +2,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { PayloadDecryptionError } from '../../codec/aes-gcm-codec';
+import { CodecPayloads, fromJson, toJson } from '../../codec/remote-codec';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import { authenticate } from '../auth';
@@ -15,31 +16,12 @@ import { HttpProblem } from '../problem';
  * scope may use it; the browser reaches it cross-origin from the Web UI's origin.
  */
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const JsonPayload = z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() });
-const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) }).meta({ id: 'CodecPayloads' });
 const CodecHeaders = z.object({
   'x-namespace': z.string().optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
 });
 /** `"hello"` as Temporal's JSON converter encodes it. */
 const examplePlain = { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImhlbGxvIg==' }] };
 const exampleEncrypted = { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==', 'encryption-key-id': 'azI=' }, data: 'q3JxZ2VyYXRlZA==' }] };
-type JsonPayload = z.infer<typeof JsonPayload>;
-
-function fromJson(p: JsonPayload): Payload {
-  return {
-    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
-    data: Buffer.from(p.data ?? '', 'base64'),
-  };
-}
-
-function toJson(p: Payload): JsonPayload {
-  return {
-    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
-    data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
-  };
-}
-
 /** CORS for the Web UI's origin only; preflights are answered before authentication, as browsers send no credentials on them. */
 function uiCors(uiUrl: string): RequestHandler {
   const allowed = new URL(uiUrl).origin;
@@ -73,8 +55,8 @@ export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec 
         summary: op === 'decode' ? 'Decrypt Temporal payloads (remote codec)' : 'Encrypt Temporal payloads (remote codec)',
         description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set.",
         headers: CodecHeaders,
-        body: CodecRequest, bodyExample: op === 'decode' ? exampleEncrypted : examplePlain,
-        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecRequest, example: op === 'decode' ? examplePlain : exampleEncrypted } },
+        body: CodecPayloads, bodyExample: op === 'decode' ? exampleEncrypted : examplePlain,
+        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecPayloads, example: op === 'decode' ? examplePlain : exampleEncrypted } },
         // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
         problems: [422],
       },
