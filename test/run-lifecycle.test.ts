@@ -243,6 +243,18 @@ describe('run lifecycle: Keel follows Temporal whoever acts (API, Web UI, CLI)',
     assert.equal((await audit(viaUi))[0]?.details.claimedActor, 'alice');
   });
 
+  it('pauses an extract run on failure too, and resumes it (one step helper for every run type)', async () => {
+    stack.model.addFaults({ type: '400', count: 1, endpoint: 'chat' });
+    const res = await http<{ id: string }>(stack, 'POST', '/v1/runs', {
+      body: { type: 'extract', input: { text: 'Destination: Lisbon.', schema: { type: 'object', properties: { destination: { type: 'string' } } } }, onFailure: 'pause' },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await settled('needs_attention', [res.body.id]);
+    assert.equal((await http(stack, 'POST', `/v1/runs/${res.body.id}/resume`, { body: { action: 'retry', reason: 'model is fixed' } })).status, 200);
+    await settled('completed', [res.body.id]);
+    assert.deepEqual((await outcome(res.body.id, keyActor)).audit, [['resume', 'ACTOR', 'model is fixed', 'retry']]);
+  });
+
   it('resume on a run type or state that cannot take it answers 409, never 500', async () => {
     stack.model.setLatency(30_000);
     const extract = await http<{ id: string }>(stack, 'POST', '/v1/runs', {
