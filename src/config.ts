@@ -112,6 +112,19 @@ export const ConfigSchema = z.object({
   KEEL_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** Embedding model; unset with a real endpoint means lexical retrieval only. */
   KEEL_EMBEDDING_MODEL: z.string().optional(),
+  /**
+   * Bounds on document parsing (README "Security: bounds and hostile input"): a document past one
+   * fails its ingest at once with DocumentRejected and the bound's name as its reason.
+   */
+  KEEL_DOC_MAX_PAGES: positiveInt.default(2_000),
+  KEEL_DOC_MAX_EXPANDED_BYTES: positiveInt.default(200 * 1024 * 1024),
+  KEEL_DOC_MAX_EXPANSION_RATIO: positiveInt.default(100),
+  KEEL_DOC_MAX_NESTING: positiveInt.default(500),
+  KEEL_DOC_PARSE_TIMEOUT_MS: positiveInt.default(180_000),
+  KEEL_DOC_PARSE_MAX_HEAP_MB: z.coerce.number().int().min(16).default(1_024),
+  KEEL_DOC_PARSE_CONCURRENCY: positiveInt.default(2),
+  /** Attempts of an ingest step that may die with their worker before the step fails for good. */
+  KEEL_INGEST_MAX_CRASHED_ATTEMPTS: positiveInt.default(2),
   KEEL_CHUNK_MAX_TOKENS: positiveInt.default(300),
   KEEL_CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(50),
   KEEL_RETRIEVAL_TOP_K: positiveInt.default(5),

@@ -7,7 +7,7 @@ import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
-import { createIngestActivities } from './ingest';
+import { createIngestActivities, type IngestLimits } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
@@ -29,6 +29,8 @@ export interface ActivityDeps {
   /** KEEL_BUILD_ID: the code version recorded with every ledger attempt (default: git). */
   buildId?: string;
   metrics?: KeelMetrics;
+  /** Bounds on document parsing and crashed attempts; unset: DEFAULT_INGEST_LIMITS. */
+  ingestLimits?: Partial<IngestLimits>;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
 }
@@ -41,7 +43,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunStatusActivities(deps.db, deps.metrics),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
-    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
+    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 }, limits: deps.ingestLimits }),
     ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
     ...createAlertActivities(deps.alertWebhook),
   };
@@ -50,8 +52,20 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId'> {
+export function activityOptionsFromConfig(
+  config: import('../config').Config,
+): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits'> {
   return {
+    ingestLimits: {
+      maxPages: config.KEEL_DOC_MAX_PAGES,
+      maxExpandedBytes: config.KEEL_DOC_MAX_EXPANDED_BYTES,
+      maxExpansionRatio: config.KEEL_DOC_MAX_EXPANSION_RATIO,
+      maxNesting: config.KEEL_DOC_MAX_NESTING,
+      timeoutMs: config.KEEL_DOC_PARSE_TIMEOUT_MS,
+      maxHeapMb: config.KEEL_DOC_PARSE_MAX_HEAP_MB,
+      concurrency: config.KEEL_DOC_PARSE_CONCURRENCY,
+      maxCrashedAttempts: config.KEEL_INGEST_MAX_CRASHED_ATTEMPTS,
+    },
     prices: config.KEEL_MODEL_PRICES,
     promptsDir: config.KEEL_PROMPTS_DIR,
     buildId: config.KEEL_BUILD_ID,

@@ -23,12 +23,14 @@ import { prepareWorkflow } from './prepare';
 import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo } from './start';
 import { isTerminal } from './status';
 import { syncRun, type RunClosedHooks } from './sync';
+import { keelRunClosedHooks } from './hooks';
 import { decodeCursor, encodeCursor, runSummary, runView } from './views';
 
 export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
 export { isTerminal, terminalSql, TERMINAL_STATUSES, type RunError } from './status';
 export { startRunReconciler, type Reconciler } from './reconciler';
 export { syncRun, type RunClosedHook, type RunClosedHooks } from './sync';
+export { keelRunClosedHooks } from './hooks';
 export { inputHash, type RunWorkflow } from './start';
 export type { Operator as RunOperator } from './operator';
 
@@ -45,7 +47,8 @@ export interface RunServiceDeps {
 /** A non-terminal row untouched this long is checked against Temporal when read singly. */
 export const STALE_RUN_MS = 5_000;
 
-export function createRunService(deps: RunServiceDeps) {
+export function createRunService(serviceDeps: RunServiceDeps) {
+  const deps = { ...serviceDeps, onClosed: serviceDeps.onClosed ?? keelRunClosedHooks(serviceDeps.db) };
   const { db, temporal, config } = deps;
   const links = (id: string) => runLinks(config, id);
 

@@ -2,6 +2,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { keelDataConverter } from '../codec/data-converter';
 import { startRunReconciler } from '../runs/reconciler';
+import { keelRunClosedHooks } from '../runs/hooks';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { activityOptionsFromConfig } from '../activities';
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
         db,
         temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS) }),
         intervalMs: config.KEEL_RECONCILE_INTERVAL_MS,
+        onClosed: keelRunClosedHooks(db),
         metrics,
         log,
       })
