@@ -27,6 +27,8 @@ export const ConfigSchema = z.object({
   KEEL_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
   KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: positiveInt.default(100),
   KEEL_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  /** An API key's `lastUsedAt` is written at most once per this interval (one conditional UPDATE). */
+  KEEL_KEY_LAST_USED_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
   /** Origins allowed to call the API from a browser; empty: no CORS headers, `*`: any origin. */
   KEEL_CORS_ORIGINS: csv.default([]),
   KEEL_REDIS_PREFIX: z.string().default('keel:'),
@@ -47,6 +49,8 @@ export const ConfigSchema = z.object({
   KEEL_LLM_MAX_PER_SECOND: z.coerce.number().positive().optional(),
   /** Both below the usual 30 s between SIGTERM and SIGKILL (compose stop_grace_period, Kubernetes). */
   KEEL_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /** How often each worker brings run rows in line with Temporal's visibility (src/runs/reconciler.ts); 0 = never. */
+  KEEL_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(2_000),
   KEEL_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
 
   /** `kid:base64key,…`, newest first: the first encrypts Temporal payloads, all decrypt. */
@@ -126,6 +130,13 @@ export const ConfigSchema = z.object({
   KEEL_CHUNK_MAX_TOKENS: positiveInt.default(300),
   KEEL_CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(50),
   KEEL_RETRIEVAL_TOP_K: positiveInt.default(5),
+  /** Activity results above this many bytes of JSON go to object storage; workflows carry the key (claim-check). */
+  KEEL_INLINE_PAYLOAD_MAX_BYTES: positiveInt.default(32_768),
+  /** Bounds on extraction schemas (src/extraction/schema-guard.ts); a schema over one is a 400. */
+  KEEL_SCHEMA_MAX_BYTES: positiveInt.default(131_072),
+  KEEL_SCHEMA_MAX_DEPTH: positiveInt.default(32),
+  KEEL_SCHEMA_MAX_PROPERTIES: positiveInt.default(1_000),
+  KEEL_SCHEMA_MAX_LOWER_BOUND: positiveInt.default(10_000),
   /** Limits on answer strategies a request may ask for. */
   KEEL_MAX_CANDIDATES: positiveInt.default(5),
   KEEL_MAX_REFINE_ROUNDS: positiveInt.default(3),

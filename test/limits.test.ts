@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../src/api/app';
 import { problemHandler } from '../src/api/problem';
-import { requestTimeout } from '../src/api/timeout';
+import { createPrisma } from '../src/db/client';
+import { idempotentRunId } from '../src/api/idempotency';
 import type { Config } from '../src/config';
 import { withPgClient } from '../src/db/testing';
 import { eventually, http, startStack, type HttpResult, type TestStack } from './support/stack';
@@ -179,24 +180,44 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
     assert.match(actual.headers.get('access-control-expose-headers') ?? '', /Retry-After/);
   });
 
-  it('answers 503 request-timeout when a handler takes too long', async () => {
-    const app = express();
-    app.use(requestTimeout(200));
-    app.get('/slow', () => undefined);
-    app.get('/fast', (_req, res) => {
-      res.json({ ok: true });
-    });
-    app.use(problemHandler(pino({ level: 'silent' })));
-    const api = await listen(app);
+  it('a request past its deadline answers 503 request-timeout and starts nothing', async () => {
+    // Deadlines sit on the calls themselves: the Temporal start (client.withDeadline) and Postgres
+    // statements (statement_timeout). 1 ms is too little for any start.
+    const redis = new Redis(stack.config.REDIS_URL);
+    const config: Config = { ...stack.config, KEEL_REQUEST_TIMEOUT_MS: 1 };
+    const api = await secondApi(config, redis);
     try {
-      const slow = await fetch(`${api.baseUrl}/slow`);
-      assert.equal(slow.status, 503);
-      assert.match(slow.headers.get('content-type') ?? '', /^application\/problem\+json/);
-      assert.equal(((await slow.json()) as { type: string }).type, 'https://keel.dev/problems/request-timeout');
-      assert.equal(slow.headers.get('retry-after'), '5');
-      assert.equal((await fetch(`${api.baseUrl}/fast`)).status, 200);
+      const key = `too-slow-${Date.now()}`;
+      const res = await http({ baseUrl: api.baseUrl, apiKey: stack.apiKey }, 'POST', '/v1/runs', {
+        body: { type: 'answer', input: { question: 'Too slow?' } }, headers: { 'idempotency-key': key },
+      });
+      assertProblem(res, 503, 'request-timeout');
+      assert.equal(res.headers.get('retry-after'), '5');
+      const id = idempotentRunId(stack.tenantId, key);
+      assert.equal(await stack.db.run.count({ where: { id } }), 0);
+      // A start that reached the server past its deadline is terminated; otherwise there is none.
+      const status = await stack.temporal.workflow.getHandle(id).describe().then((d) => d.status.name, () => 'NOT_FOUND');
+      assert.ok(status === 'NOT_FOUND' || status === 'TERMINATED', status);
     } finally {
       await api.close();
+      redis.disconnect();
+    }
+
+    const slowDb = createPrisma(stack.config.DATABASE_URL, { statementTimeoutMs: 50 });
+    const app = express();
+    app.get('/slow', async (_req, res) => {
+      await slowDb.$queryRaw`SELECT pg_sleep(1)`;
+      res.json({ ok: true });
+    });
+    app.use(problemHandler(pino({ level: 'silent' }), 50));
+    const slow = await listen(app);
+    try {
+      const res = await fetch(`${slow.baseUrl}/slow`);
+      assert.equal(res.status, 503);
+      assert.equal(((await res.json()) as { type: string }).type, 'https://keel.dev/problems/request-timeout');
+    } finally {
+      await slow.close();
+      await slowDb.$disconnect();
     }
   });
 });

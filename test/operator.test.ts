@@ -82,7 +82,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
   };
   const attemptsOf = (run: RunBody, step: string) => run.steps.find((s) => s.step === step)?.attempts ?? [];
   const audit = async (id: string) =>
-    (await http<{ data: Array<{ action: string; actor: string; reason: string | null; details: Record<string, unknown> }> }>(stack, 'GET', `/v1/runs/${id}/audit`)).body.data;
+    (await http<{ data: Array<{ id: string; action: string; actor: string; reason: string | null; details: Record<string, unknown> }> }>(stack, 'GET', `/v1/runs/${id}/audit`)).body.data;
   const actor = async () => {
     const key = await stack.db.apiKey.findFirstOrThrow({ where: { tenantId: stack.tenantId } });
     return `key:${key.id}`;
@@ -143,7 +143,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(res.body.status, 'terminated');
     const run = await getRun(id);
     assert.equal(run.status, 'terminated');
-    assert.deepEqual(run.error, { type: 'Terminated', message: 'runaway prompt' });
+    assert.deepEqual(run.error, { type: 'Terminated', message: 'runaway prompt', actor: await actor() });
     const description = await stack.temporal.workflow.getHandle(id).describe();
     assert.equal(description.status.name, 'TERMINATED');
     assert.equal((await http(stack, 'POST', `/v1/runs/${id}/terminate`, { body: { reason: 'twice' } })).status, 409);
@@ -157,7 +157,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(failed.error?.step, 'generate');
     assert.equal(failed.error?.type, 'ModelServerError');
     assert.equal(attemptsOf(failed, 'generate').length, 5);
-    const firstExecution = attemptsOf(failed, 'sanitizeInput')[0]?.workflowRunId;
+    const firstExecution = attemptsOf(failed, 'guardInput')[0]?.workflowRunId;
     assert.ok(firstExecution);
 
     const res = await http<ActionBody>(stack, 'POST', `/v1/runs/${id}/retry`, { body: { reason: 'provider recovered' } });
@@ -167,8 +167,8 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
 
     const run = await waitForStatus(id, 'completed');
     assert.ok(run.result?.answer);
-    // sanitizeInput replayed from history: one attempt, in the first execution.
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
+    // guardInput replayed from history: one attempt, in the first execution.
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
     const generate = attemptsOf(run, 'generate');
     assert.deepEqual(
       generate.map((a) => [a.workflowRunId === firstExecution ? 'first' : 'reset', a.attempt, a.status]),
@@ -184,7 +184,10 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     const row = await stack.db.run.findUniqueOrThrow({ where: { id } });
     assert.equal(row.workflowRunId, res.body.workflowRunId);
     const [event] = await audit(id);
-    assert.equal(event?.action, 'retry');
+    assert.equal(event?.action, 'reset');
+    assert.equal(event?.actor, await actor());
+    assert.equal(event?.id, res.body.auditEventId);
+    assert.deepEqual(event?.details.rerunsCompletedSteps, []);
     assert.equal(event?.reason, 'provider recovered');
     assert.equal(event?.details.fromWorkflowRunId, firstExecution);
     assert.equal(event?.details.step, 'generate');
@@ -217,7 +220,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const run = await waitForStatus(id, 'completed');
     assert.equal(run.error, null);
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => a.status), ['completed']);
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => a.status), ['completed']);
     assert.deepEqual(attemptsOf(run, 'generate').map((a) => [a.attempt, a.status]), [[1, 'failed'], [2, 'failed'], [3, 'failed'], [4, 'failed'], [5, 'failed'], [1, 'completed']]);
     assert.equal(stack.model.counters().chat.completed, 1);
     assert.deepEqual((await audit(id)).map((e) => [e.action, e.reason, e.details.action]), [['resume', 'provider is back', 'retry']]);

@@ -7,6 +7,8 @@ import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
+import { createGuardrailActivities } from './guardrails';
+import type { PayloadKeyRing } from '../codec/keys';
 import { createIngestActivities, type IngestLimits } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
@@ -29,18 +31,23 @@ export interface ActivityDeps {
   /** KEEL_BUILD_ID: the code version recorded with every ledger attempt (default: git). */
   buildId?: string;
   metrics?: KeelMetrics;
+  /** Activity results above this many bytes of JSON go to object storage (claim-check). */
+  inlinePayloadMaxBytes?: number;
   /** Bounds on document parsing and crashed attempts; unset: DEFAULT_INGEST_LIMITS. */
   ingestLimits?: Partial<IngestLimits>;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
+  /** Seals each run's PII vault (the payload codec's keys); unset: placeholders are never resolved. */
+  payloadKeys?: PayloadKeyRing;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSanitizeActivities(deps.db, deps.metrics),
+    ...createGuardrailActivities(deps),
     ...createGenerateActivities(deps),
-    ...createRunStatusActivities(deps.db, deps.metrics),
+    ...createRunStatusActivities(deps.db, deps.metrics, deps.store),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 }, limits: deps.ingestLimits }),
@@ -54,8 +61,9 @@ export type Activities = ReturnType<typeof createActivities>;
 /** The parts of ActivityDeps that come from configuration. */
 export function activityOptionsFromConfig(
   config: import('../config').Config,
-): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits'> {
+): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits' | 'inlinePayloadMaxBytes' | 'payloadKeys'> {
   return {
+    payloadKeys: config.KEEL_PAYLOAD_KEYS,
     ingestLimits: {
       maxPages: config.KEEL_DOC_MAX_PAGES,
       maxExpandedBytes: config.KEEL_DOC_MAX_EXPANDED_BYTES,
@@ -73,5 +81,6 @@ export function activityOptionsFromConfig(
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
     retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,
     jsonSchemaFormat: config.KEEL_MODEL_JSON_SCHEMA,
+    inlinePayloadMaxBytes: config.KEEL_INLINE_PAYLOAD_MAX_BYTES,
   };
 }

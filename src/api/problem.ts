@@ -55,6 +55,8 @@ export const problems = {
     new HttpProblem(401, 'unauthorized', 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="keel"' }),
   insufficientScope: (scope: string) =>
     new HttpProblem(403, 'insufficient-scope', 'Insufficient scope', `This API key lacks the \`${scope}\` scope.`, { requiredScope: scope }),
+  scopeNotHeld: (scopes: string[]) =>
+    new HttpProblem(403, 'scope-not-held', 'Scope not held', `A key can grant only scopes it holds; this one lacks ${scopes.map((s) => `\`${s}\``).join(', ')}.`, { scopes }),
   rateLimited: (retryAfterSeconds: number) =>
     new HttpProblem(429, 'rate-limited', 'Too many requests', `The tenant's request rate limit is reached; retry in ${retryAfterSeconds} s.`, { retryAfter: retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) }),
   concurrencyLimit: (limit: number) =>
@@ -96,12 +98,30 @@ function fromBodyParser(err: BodyParserError): HttpProblem | undefined {
   }
 }
 
-export function problemHandler(log: Logger): ErrorRequestHandler {
+const GRPC_DEADLINE_EXCEEDED = 4;
+const PG_QUERY_CANCELED = '57014';
+
+/** A Temporal call past its `withDeadline`, or a Postgres statement past `statement_timeout`. */
+export function isDeadlineExceeded(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === GRPC_DEADLINE_EXCEEDED || code === PG_QUERY_CANCELED) return true;
+    const meta = (e as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } }).meta;
+    if (meta?.driverAdapterError?.cause?.originalCode === PG_QUERY_CANCELED) return true;
+  }
+  return false;
+}
+
+export function problemHandler(log: Logger, timeoutMs = 30_000): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let problem: HttpProblem;
     if (err instanceof HttpProblem) problem = err;
     // The router could not percent-decode a path parameter: the client's mistake, not ours.
     else if (err instanceof URIError) problem = new HttpProblem(400, 'malformed-uri', 'Malformed URI', 'The path contains an invalid percent-encoding.');
+    else if (isDeadlineExceeded(err)) {
+      log.warn({ err, reqId: req.id, method: req.method, path: req.path }, 'request ran out of time');
+      problem = problems.timeout(timeoutMs);
+    }
     else if (isDatabaseBusy(err)) {
       log.warn({ err, reqId: req.id, method: req.method, path: req.path }, 'database busy');
       problem = problems.unavailable('The database is busy; try again shortly.');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isBlankAfterSanitizing } from '../guardrails/sanitize-text';
 import { ANSWER_STRATEGIES, ON_FAILURE_POLICIES, RUN_STATUSES, RUN_TYPES } from '../shared';
 
 /**
@@ -19,9 +20,12 @@ export const ModelOptionsRequest = z
   .strict();
 export type ModelOptionsRequest = z.infer<typeof ModelOptionsRequest>;
 
+/** Text that sanitizes to nothing (zero-width, bidi or control characters only) could never run. */
+const VISIBLE_TEXT = { message: 'must contain visible characters (it has only invisible or control characters)' };
+
 export const AnswerInput = z
   .object({
-    question: z.string().trim().min(1, 'must not be empty').max(16_000),
+    question: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(16_000, { abort: true }).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
   })
   .strict();
 export type AnswerInput = z.infer<typeof AnswerInput>;
@@ -29,7 +33,7 @@ export type AnswerInput = z.infer<typeof AnswerInput>;
 export const ExtractInput = z
   .object({
     documentId: z.uuid().optional(),
-    text: z.string().trim().min(1, 'must not be empty').max(500_000).optional(),
+    text: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(500_000, { abort: true }).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT).optional(),
     /** An inline JSON Schema, or the name of one registered with PUT /v1/schemas/:name. */
     schema: z.record(z.string(), z.unknown()).optional(),
     schemaName: z.string().min(1).max(100).optional(),
@@ -45,6 +49,8 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       type: z.literal('extract'),
       input: ExtractInput,
       options: ModelOptionsRequest.default({}),
+      /** `pause`: a step that runs out of retries parks the run as `needs_attention` for an operator. */
+      onFailure: z.enum(ON_FAILURE_POLICIES).optional(),
     })
     .strict(),
   z
@@ -118,5 +124,7 @@ export const RunView = RunSummary.extend({
 export type RunView = z.infer<typeof RunView>;
 
 export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
+export type CreateRunResponse = z.infer<typeof CreateRunResponse>;
 
 export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });
+export type RunList = z.infer<typeof RunList>;

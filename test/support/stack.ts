@@ -25,6 +25,7 @@ import pino from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { keelDataConverter } from '../../src/codec/data-converter';
+import { runOwners } from '../../src/codec/owners';
 import { generateApiKey } from '../../src/auth/api-keys';
 import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
@@ -37,6 +38,8 @@ import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
 import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from '../../src/worker/worker';
 import { Cleanup } from './cleanup';
+import { startRunReconciler } from '../../src/runs/reconciler';
+import { keelRunClosedHooks } from '../../src/runs/hooks';
 import { checkerFor } from './openapi-check';
 import { freePort, spawnKeel, spawnProcess, waitForLog, type KeelProcess } from './processes';
 
@@ -214,7 +217,7 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
   cleanup.add('API database client', () => db.$disconnect());
   const seeded = await seedTenant(db, 'tenant-a');
   const store = opts.store ?? createObjectStore(config);
-  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
+  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS, runOwners(db));
   const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];
@@ -243,6 +246,11 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
       })),
     );
     cleanup.add('workers', runWorkers(workers));
+    // What every worker process runs beside its workers (src/worker/main.ts): rows follow Temporal.
+    if (config.KEEL_RECONCILE_INTERVAL_MS) {
+      const reconciler = startRunReconciler({ db: workerDb, temporal, intervalMs: config.KEEL_RECONCILE_INTERVAL_MS, lookbackMs: 60_000, onClosed: keelRunClosedHooks(workerDb) });
+      cleanup.add('run reconciler', () => reconciler.stop());
+    }
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
