@@ -85,7 +85,8 @@ describe('bad input: clear problem+json answers that change nothing', function (
     it('an extraction schema that does not compile → 400', async () => {
       const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schema: { type: 'object', properties: { total: { type: 'money' } } } } });
       assertProblem(res, 400, 'validation-error');
-      assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.schema']);
+      const paths = res.body.errors?.map((e) => e.path) ?? [];
+      assert.ok(paths.length === 1 && paths[0]!.startsWith('input.schema'), JSON.stringify(paths));
       await assertNothingWritten();
     });
 
