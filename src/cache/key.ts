@@ -22,7 +22,7 @@ export interface CacheScope {
   corpusVersion: number;
   /** Retrieval shapes the prompt, so its settings are part of the scope too. */
   retrieval: { topK: number; embeddingModel: string | null };
-  /** The guardrail policy version, once guardrails have one; null until then. */
+  /** The tenant's guardrail policy version (`<version>@<hash>`); null only where no policy applies. */
   policyVersion: string | null;
   /** The tenant's cache epoch, bumped by a purge. */
   epoch: number;

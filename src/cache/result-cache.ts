@@ -7,14 +7,13 @@ import { loadPrompt } from '../llm/prompt-templates';
 import type { KeelMetrics } from '../metrics/metrics';
 import type { AnswerResult, CacheControl, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
+import { currentPolicy } from '../guardrails/store';
 import { falseHitReason } from './guards';
 import { exactKey, outputParams, partitionKey, type CacheScope } from './key';
 import { unmaskedPii } from './pii';
 import type { Sealer } from './sealed';
 import { VectorPartition } from './vector-partition';
 
-/** The guardrail policy version slot of the key; guardrails set it once they version their policy. */
-export const GUARDRAIL_POLICY_VERSION: string | null = null;
 
 export interface CacheSettings {
   /** Default TTL and threshold; a tenant's own settings override them. */
@@ -93,6 +92,8 @@ interface TenantCache {
   threshold: number;
   epoch: number;
   corpusVersion: number;
+  /** The tenant's current guardrail policy (`<version>@<hash>`): an answer guarded under another policy is not reused. */
+  policyVersion: string;
 }
 
 interface StreamEntry {
@@ -147,12 +148,14 @@ export class ResultCache {
       FROM tenant t LEFT JOIN corpus_version cv ON cv.tenant_id = t.id WHERE t.id = ${tenantId}::uuid`;
     const row = rows[0];
     if (!row) return undefined;
+    const { policyVersion } = await currentPolicy(this.deps.db, tenantId);
     return {
       enabled: row.enabled,
       ttlSeconds: row.ttl ?? this.deps.settings.ttlSeconds,
       threshold: row.threshold ?? this.deps.settings.similarityThreshold,
       epoch: row.epoch,
       corpusVersion: row.corpus ?? 0,
+      policyVersion,
     };
   }
 
@@ -161,7 +164,7 @@ export class ResultCache {
       // The answer prompt's version is a hash of its file (the variant, if any, is in the options).
       tenantId, runType: 'answer', model: options.model, promptVersion: answerPromptVersion(options, this.deps.settings.promptsDir), params: outputParams(options),
       corpusVersion: t.corpusVersion, retrieval: { topK: this.deps.settings.retrievalTopK, embeddingModel: this.deps.settings.embeddingModel },
-      policyVersion: GUARDRAIL_POLICY_VERSION, epoch: t.epoch,
+      policyVersion: t.policyVersion, epoch: t.epoch,
     };
   }
 

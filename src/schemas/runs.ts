@@ -49,6 +49,8 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       type: z.literal('extract'),
       input: ExtractInput,
       options: ModelOptionsRequest.default({}),
+      /** `pause`: a step that runs out of retries parks the run as `needs_attention` for an operator. */
+      onFailure: z.enum(ON_FAILURE_POLICIES).optional(),
     })
     .strict(),
   z
@@ -131,6 +133,7 @@ export const RunView = RunSummary.extend({
 export type RunView = z.infer<typeof RunView>;
 
 export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
+export type CreateRunResponse = z.infer<typeof CreateRunResponse>;
 
 /** `201` from POST /v1/runs when the exact cache answered: the run exists, already completed. */
 export const CachedRunResponse = CreateRunResponse.extend({
@@ -139,6 +142,7 @@ export const CachedRunResponse = CreateRunResponse.extend({
   cache: CacheHitView,
   result: z.unknown(),
 }).meta({ id: 'CachedRunResponse' });
+export type CachedRunResponse = z.infer<typeof CachedRunResponse>;
 
 export const CachePurged = z.object({
   epoch: z.number().int().meta({ description: "The tenant's new cache epoch: entries of older epochs are unreachable." }),
@@ -146,3 +150,4 @@ export const CachePurged = z.object({
 }).meta({ id: 'CachePurged' });
 
 export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });
+export type RunList = z.infer<typeof RunList>;
