@@ -197,7 +197,7 @@ describe('run lifecycle: Keel follows Temporal whoever acts (API, Web UI, CLI)',
     // Temporal does not record who reset; an operator who names themselves in the reason is audited.
     assert.deepEqual(await outcome(viaUi, `temporal:${UI_IDENTITY}`), api);
     const run = (await http<RunBody>(stack, 'GET', `/v1/runs/${viaUi}`)).body;
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
     assert.deepEqual((await audit(viaUi))[0]?.details.rerunsCompletedSteps, []);
   });
 
@@ -217,10 +217,10 @@ describe('run lifecycle: Keel follows Temporal whoever acts (API, Web UI, CLI)',
     const seen = await outcome(id, 'temporal:unknown');
     assert.deepEqual(seen, expected({ status: 'completed', result: 'present', executions: 2, audit: [['reset', 'ACTOR', 'start over', 'markRunRunning']] }));
     const [reset] = await audit(id);
-    assert.deepEqual(reset?.details.rerunsCompletedSteps, ['sanitizeInput', 'retrieveContext']);
+    assert.deepEqual(reset?.details.rerunsCompletedSteps, ['guardInput', 'retrieveContext']);
     const run = (await http<RunBody>(stack, 'GET', `/v1/runs/${id}`)).body;
     // Billed twice, once per execution: the ledger shows both.
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => [a.status, a.workflowRunId === firstExecution ? 'first' : 'reset']), [['completed', 'first'], ['completed', 'reset']]);
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => [a.status, a.workflowRunId === firstExecution ? 'first' : 'reset']), [['completed', 'first'], ['completed', 'reset']]);
   });
 
   it('resume update: the API and the UI resume a paused run the same; an update naming nobody is refused', async () => {
