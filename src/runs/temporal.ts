@@ -60,7 +60,7 @@ export interface HistoryAuditEvent {
   identity: string;
 }
 
-const BOOKKEEPING = /^(markRun|notifyOperator$)/;
+const BOOKKEEPING = /^(markRun|notifyOperator$|cacheRelease$)/;
 const AUDIT_ID_NAMESPACE = '8c3f0d52-5a0e-4d8e-9a43-1f6b2c7d9e10';
 const eventTimeMs = (e: HistoryEvent) => tsToMs(e.eventTime);
 
@@ -148,7 +148,7 @@ async function toAuditEvent(
           .map((b) => [Number(b.eventId), b.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown']),
       );
       // Steps that completed (and were billed) in the old execution and will run again in the new
-      // one; the run's own bookkeeping (status writes, alerts) is not a step.
+      // one; the run's own bookkeeping (status writes, alerts, releasing a cache lease) is not a step.
       const rerunsCompletedSteps = discarded
         .filter((b) => b.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
         .map((b) => scheduled.get(Number(b.activityTaskCompletedEventAttributes?.scheduledEventId)))
