@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { keelDataConverter } from '../../src/codec/data-converter';
@@ -55,6 +55,8 @@ export interface StackOptions {
   workers?: boolean;
   /** Object storage; default: a fresh local directory. */
   store?: ObjectStore;
+  /** The API's logger; default: silent. */
+  log?: Logger;
 }
 
 let runtimeInstalled = false;
@@ -130,7 +132,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis });
+  const app = createApp({ db, temporal, config, store, log: opts.log ?? pino({ level: 'silent' }), redis });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -6,7 +6,8 @@ import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import { authenticate } from '../auth';
 import { defineRoute } from '../define-route';
-import { HttpProblem } from '../problem';
+import { HttpProblem, problems } from '../problem';
+import { storableString } from '../../schemas/strings';
 
 /**
  * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
@@ -16,11 +17,13 @@ import { HttpProblem } from '../problem';
  */
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const JsonPayload = z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() });
-const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) }).meta({ id: 'CodecPayloads' });
-const CodecHeaders = z.object({
-  'x-namespace': z.string().optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
-});
+const JsonPayload = z.object({ metadata: z.record(storableString(), base64).optional(), data: base64.optional() }).strict();
+const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) }).strict().meta({ id: 'CodecPayloads' });
+/** Built per app: the one namespace this deployment serves is the only value the header may take. */
+const codecHeaders = (namespace: string) =>
+  z.object({
+    'x-namespace': z.enum([namespace]).optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
+  });
 /** `"hello"` as Temporal's JSON converter encodes it. */
 const examplePlain = { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImhlbGxvIg==' }] };
 const exampleEncrypted = { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==', 'encryption-key-id': 'azI=' }, data: 'q3JxZ2VyYXRlZA==' }] };
@@ -71,17 +74,19 @@ export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec 
       {
         method: 'post', path: `/codec/${op}`, tags: ['operations'], scope: 'operator',
         summary: op === 'decode' ? 'Decrypt Temporal payloads (remote codec)' : 'Encrypt Temporal payloads (remote codec)',
-        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set.",
-        headers: CodecHeaders,
-        body: CodecRequest, bodyExample: op === 'decode' ? exampleEncrypted : examplePlain,
+        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set." + (op === 'decode' ? ' Payloads Keel encrypted (`encoding: binary/encrypted`) are decrypted; others are returned as they are.' : ''),
+        headers: codecHeaders(deps.config.TEMPORAL_NAMESPACE),
+        // Decode's example is a plain payload, which it passes through: an encrypted example could
+        // only name a key id this deployment does not hold.
+        body: CodecRequest, bodyExample: examplePlain,
         responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecRequest, example: op === 'decode' ? examplePlain : exampleEncrypted } },
         // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
-        problems: [422],
+        problems: [{ status: 422, description: 'A payload that is well formed but cannot be decoded: not Keel\'s, tampered with, or encrypted with a key id this deployment does not hold (`undecodable-payload`).' }],
       },
       async (req, res, { body }) => {
         const namespace = req.headers['x-namespace'];
         if (namespace !== undefined && namespace !== deps.config.TEMPORAL_NAMESPACE) {
-          throw new HttpProblem(400, 'validation-error', 'Invalid request', `Namespace "${String(namespace)}" is not served here.`);
+          throw problems.validation([{ path: 'X-Namespace', message: `"${String(namespace)}" is not the namespace served here` }], 'header');
         }
         let payloads: Payload[];
         try {

@@ -19,7 +19,7 @@ import {
 import { RunIdParams } from '../../schemas/runs';
 import { resumeRunUpdate, ResumeRejection, TERMINAL_STATUSES, type RunStatus } from '../../shared';
 import { requireAuth, type AuthContext } from '../auth';
-import { runLinks } from '../links';
+import { runLinks, runOperationLinks } from '../links';
 import { HttpProblem, problems } from '../problem';
 import { findResetPoint } from '../reset-point';
 import { defineRoute } from '../define-route';
@@ -96,7 +96,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
       summary: 'Cancel a run',
       description: 'Graceful: the workflow records `cancelled` after its cleanup and the in-flight model call is aborted. `409 run-not-active` for a finished run.',
       params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'wrong question' },
-      responses: { 202: { description: 'Cancellation requested.', schema: OperatorActionResponse, example: { ...actionExample, action: 'cancel', status: 'running' } } },
+      responses: { 202: { description: 'Cancellation requested.', schema: OperatorActionResponse, example: { ...actionExample, action: 'cancel', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -128,7 +128,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
       summary: 'Terminate a run',
       description: 'Hard stop: no workflow code runs after it; the run is `terminated`. The reason is required.',
       params: RunIdParams, body: TerminateRequest, bodyExample: { reason: 'runaway run' },
-      responses: { 200: { description: 'The run is terminated.', schema: OperatorActionResponse, example: { ...actionExample, action: 'terminate', status: 'terminated' } } },
+      responses: { 200: { description: 'The run is terminated.', schema: OperatorActionResponse, example: { ...actionExample, action: 'terminate', status: 'terminated' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -163,18 +163,23 @@ export function operatorRouter(deps: OperatorDeps): Router {
       summary: 'Retry a failed run',
       description: 'For a `failed` or `timed_out` run: resets the workflow to just before the failed step, so earlier steps are neither run nor billed again. The run keeps its id; `workflowRunId` is the new execution.',
       params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'provider outage is over' },
-      responses: { 200: { description: 'The run is running again.', schema: OperatorActionResponse, example: { ...actionExample, action: 'retry', status: 'running' } } },
+      responses: { 200: { description: 'The run is running again.', schema: OperatorActionResponse, example: { ...actionExample, action: 'retry', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
       const auth = requireAuth(req);
       const run = await findRun(auth.tenantId, params.id);
       const handle = temporal.workflow.getHandle(run.id);
-      let description = await handle.describe();
+      const describe = () =>
+        handle.describe().catch((err: unknown) => {
+          if (isGone(err)) throw conflict('run-not-retryable', `Run ${run.id} has no workflow to retry.`, run.status);
+          throw err;
+        });
+      let description = await describe();
       if (description.status.name === 'RUNNING' && (run.status === 'failed' || run.status === 'timed_out')) {
         // The workflow writes `failed` to the row just before it closes; wait out that moment.
         await Promise.race([handle.result().catch(() => undefined), setTimeout(CLOSING_GRACE_MS)]);
-        description = await handle.describe();
+        description = await describe();
       }
       if (description.status.name !== 'FAILED' && description.status.name !== 'TIMED_OUT') {
         throw conflict('run-not-retryable', `Run ${run.id} is ${run.status}; only a failed or timed-out run can be retried.`, run.status);
@@ -226,7 +231,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
       summary: 'Resume a paused run',
       description: 'For a run in `needs_attention`: `retry` the step, `skip` it (optional steps only) or `abort` the run.',
       params: RunIdParams, body: ResumeRequestBody, bodyExample: { action: 'retry', reason: 'quota raised' },
-      responses: { 200: { description: 'The run goes on (or, for `abort`, has failed).', schema: OperatorActionResponse, example: { ...actionExample, action: 'resume', status: 'running' } } },
+      responses: { 200: { description: 'The run goes on (or, for `abort`, has failed).', schema: OperatorActionResponse, example: { ...actionExample, action: 'resume', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -240,11 +245,11 @@ export function operatorRouter(deps: OperatorDeps): Router {
           .executeUpdate(resumeRunUpdate, { args: [{ action: body.action, reason: body.reason, actor: actorOf(auth) }] });
         step = outcome.step;
       } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-          if (err.cause.type === ResumeRejection.stepNotOptional) throw conflict('step-not-optional', err.cause.message, run.status);
-          if (err.cause.type === ResumeRejection.notPaused) {
-            throw conflict('run-not-paused', `Run ${run.id} is not waiting for an operator.`, run.status);
-          }
+        if (err instanceof WorkflowUpdateFailedError) {
+          if (err.cause instanceof ApplicationFailure && err.cause.type === ResumeRejection.stepNotOptional) throw conflict('step-not-optional', err.cause.message, run.status);
+          // Not paused, or a run type (or an older workflow version) with no resume handler at all:
+          // either way there is nothing waiting for this decision.
+          throw conflict('run-not-paused', `Run ${run.id} is not waiting for an operator.`, run.status);
         }
         if (isGone(err)) throw conflict('run-not-active', `Run ${run.id} has already finished.`);
         throw err;

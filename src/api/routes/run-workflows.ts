@@ -3,7 +3,7 @@ import type { Db } from '../../db/client';
 import { checkSchema } from '../../activities/extract';
 import type { CreateRunRequest } from '../../schemas/runs';
 import type { AnswerWorkflowInput, ExtractWorkflowInput, ModelOptions } from '../../shared';
-import { problems } from '../problem';
+import { HttpProblem, problems } from '../problem';
 
 export type PreparedWorkflow =
   | { type: 'answer'; input: AnswerWorkflowInput }
@@ -26,26 +26,27 @@ export async function prepareWorkflow(
     if (options.rounds !== undefined && options.rounds > deps.config.KEEL_MAX_REFINE_ROUNDS) {
       errors.push({ path: 'options.rounds', message: `must be at most ${deps.config.KEEL_MAX_REFINE_ROUNDS} (this deployment's limit)` });
     }
-    if (errors.length > 0) throw problems.validation(errors, 'body');
+    if (errors.length > 0) throw problems.unprocessable(errors, 'body');
     return { type: 'answer', input: { runId, tenantId, question: body.input.question, options } };
   }
 
-  const input = body.input;
+  // One of four shapes (see ExtractInput); read as one with optional fields.
+  const input: { documentId?: string; text?: string; schema?: Record<string, unknown>; schemaName?: string } = body.input;
   let schema = input.schema;
   if (input.schemaName !== undefined) {
     const registered = await deps.db.extractionSchema.findUnique({ where: { tenantId_name: { tenantId, name: input.schemaName } } });
     if (!registered) {
-      throw problems.validation([{ path: 'input.schemaName', message: `no schema is registered as "${input.schemaName}"` }], 'body');
+      throw problems.unprocessable([{ path: 'input.schemaName', message: `no schema is registered as "${input.schemaName}"` }], 'body');
     }
     schema = registered.schema as Record<string, unknown>;
   }
   const schemaError = checkSchema(schema);
-  if (schemaError) throw problems.validation([{ path: 'input.schema', message: `is not a valid JSON Schema: ${schemaError}` }], 'body');
+  if (schemaError) throw problems.unprocessable([{ path: 'input.schema', message: `is not a valid JSON Schema: ${schemaError}` }], 'body');
   if (input.documentId !== undefined) {
     const doc = await deps.db.document.findFirst({ where: { id: input.documentId, tenantId } });
     if (!doc) throw problems.notFound(`Document ${input.documentId}`);
     if (doc.status !== 'ready') {
-      throw problems.validation([{ path: 'input.documentId', message: `the document is ${doc.status}, not ready` }], 'body');
+      throw new HttpProblem(409, 'document-not-ready', 'Conflict', `Document ${input.documentId} is ${doc.status}, not ready; extract from it once its ingest run has finished.`, { documentStatus: doc.status });
     }
   }
   const source = input.documentId !== undefined ? { documentId: input.documentId } : { text: input.text ?? '' };

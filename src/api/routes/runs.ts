@@ -4,13 +4,13 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
+import type { Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
 import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
 import { CreateRunHeaders, idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
-import { runLinks } from '../links';
+import { runLinks, runOperationLinks } from '../links';
 import { problems } from '../problem';
 import { defineRoute } from '../define-route';
 import { reconcileRun } from '../reconcile';
@@ -35,28 +35,36 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Runs exist between years 1 and 9999 (Postgres and Prisma refuse instants before year 1). */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+const clampInstant = (ms: number) => new Date(Math.min(LATEST, Math.max(EARLIEST, ms)));
+
 interface Cursor {
-  createdAt: string;
+  createdAt: Date;
   id: string;
 }
 
+/**
+ * A page position as 24 bytes (the creation time in milliseconds, then the run id's 16 bytes),
+ * base64url: 32 characters. Every such string decodes to a position, which is what the
+ * document's pattern promises; a time outside the years runs exist in is clamped into them.
+ */
 function encodeCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify({ createdAt: run.createdAt.toISOString(), id: run.id })).toString('base64url');
+  const bytes = Buffer.alloc(24);
+  bytes.writeBigUInt64BE(BigInt(run.createdAt.getTime() - EARLIEST));
+  Buffer.from(run.id.replaceAll('-', ''), 'hex').copy(bytes, 8);
+  return bytes.toString('base64url');
 }
 
 function decodeCursor(cursor: string): Cursor {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      value && typeof value === 'object' && 'createdAt' in value && 'id' in value &&
-      typeof value.createdAt === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.createdAt))
-    ) {
-      return { createdAt: value.createdAt, id: value.id };
-    }
-  } catch {
-    // fall through to the problem below
-  }
-  throw problems.validation([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query string');
+  const bytes = Buffer.from(cursor, 'base64url');
+  const offset = bytes.readBigUInt64BE(0);
+  const hex = bytes.subarray(8, 24).toString('hex');
+  return {
+    createdAt: clampInstant(EARLIEST + Number(offset > BigInt(LATEST - EARLIEST) ? BigInt(LATEST - EARLIEST) : offset)),
+    id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+  };
 }
 
 export function runsRouter(deps: RunsDeps): Router {
@@ -115,10 +123,14 @@ export function runsRouter(deps: RunsDeps): Router {
       headers: CreateRunHeaders,
       body: CreateRunRequest, bodyExample: runExamples.create,
       responses: {
-        202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
-        200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
+        202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' }, links: runOperationLinks('/id') },
+        200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' }, links: runOperationLinks('/id') },
       },
-      problems: [409],
+      problems: [
+        { status: 404, description: "`input.documentId` names no document of your tenant (`not-found`)." },
+        { status: 409, description: 'The `Idempotency-Key` was used with another body (`idempotency-key-reused`), or `input.documentId` is not `ready` yet (`document-not-ready`).' },
+        { status: 422, description: 'The body has the documented shape but cannot run (`unprocessable-content`, `errors` names the field): `input.schema` is not a JSON Schema Ajv can compile, `input.schemaName` names no registered schema, or `options.n`/`options.rounds` is over this deployment\'s `KEEL_MAX_CANDIDATES`/`KEEL_MAX_REFINE_ROUNDS`.' },
+      ],
     },
     async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
@@ -137,8 +149,7 @@ export function runsRouter(deps: RunsDeps): Router {
       // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
       // to start the workflow; the others answer with that run.
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
-        // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
-        id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
+        id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
@@ -217,8 +228,8 @@ export function runsRouter(deps: RunsDeps): Router {
       const { tenantId } = requireAuth(req);
       const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
       const createdAt = {
-        ...(query.createdAfter ? { gte: new Date(query.createdAfter) } : {}),
-        ...(query.createdBefore ? { lt: new Date(query.createdBefore) } : {}),
+        ...(query.createdAfter ? { gte: clampInstant(Date.parse(query.createdAfter)) } : {}),
+        ...(query.createdBefore ? { lt: clampInstant(Date.parse(query.createdBefore)) } : {}),
       };
       const rows = await db.run.findMany({
         where: {
@@ -229,8 +240,8 @@ export function runsRouter(deps: RunsDeps): Router {
           ...(cursor
             ? {
                 OR: [
-                  { createdAt: { lt: new Date(cursor.createdAt) } },
-                  { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } },
+                  { createdAt: { lt: cursor.createdAt } },
+                  { createdAt: cursor.createdAt, id: { lt: cursor.id } },
                 ],
               }
             : {}),
