@@ -28,7 +28,10 @@ RUN PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" PRISMA_HIDE_UPDATE_MESSAGE=
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# The commit the image was built from (`docker compose build --build-arg KEEL_BUILD_ID=$(git rev-parse --short=12 HEAD)`):
+# recorded with every run and ledger attempt, since an image has no .git to ask.
+ARG KEEL_BUILD_ID=unknown
+ENV NODE_ENV=production KEEL_BUILD_ID=${KEEL_BUILD_ID}
 WORKDIR /app
 # Code and dependencies belong to root and are read-only for the process; only the data
 # directory (local object storage, KEEL_DATA_DIR) is writable.
@@ -37,6 +40,7 @@ COPY package.json tsconfig.json ./
 COPY prisma ./prisma
 COPY scripts ./scripts
 COPY src ./src
+COPY prompts ./prompts
 COPY --from=build /app/src/generated ./src/generated
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node

@@ -8,10 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { buildId } from '../src/build-info';
 import { loadConfig } from '../src/config';
 import { KEEL_SEARCH_ATTRIBUTE_FLAGS, PROJECT_ROOT, temporalCliPath } from '../src/dev/temporal-cli';
 
 const config = loadConfig();
+// One build id for every child (recorded with runs and ledger attempts), asked of git once.
+process.env.KEEL_BUILD_ID ??= buildId();
 const children: Array<{ name: string; proc: ChildProcess }> = [];
 let stopping = false;
 

@@ -78,6 +78,14 @@ export const ConfigSchema = z.object({
   OPENAI_API_KEY: z.string().optional(),
   KEEL_MODEL: z.string().optional(),
   KEEL_MODEL_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Prompt templates (`<id>.md`, variants `<id>@<variant>.md`); relative to the project root unless absolute. */
+  KEEL_PROMPTS_DIR: z.string().min(1).default('prompts'),
+  /** The code's version, recorded with every run and ledger attempt; unset → the git commit (`npm start` sets it). */
+  /** Drift: trailing window (days) and threshold (standard deviations); the worker checks every KEEL_DRIFT_INTERVAL_MS (0: never). */
+  KEEL_DRIFT_WINDOW_DAYS: z.coerce.number().int().min(3).max(90).default(7),
+  KEEL_DRIFT_SIGMA: z.coerce.number().gt(0).default(3),
+  KEEL_DRIFT_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
+  KEEL_BUILD_ID: z.string().regex(/^[\w.+-]{1,64}$/).optional(),
   /** USD per million tokens, by model: `{"gpt-4o-mini":{"input":0.15,"output":0.6}}`. */
   KEEL_MODEL_PRICES: z
     .string()

@@ -47,6 +47,8 @@ export interface ModelOptions {
   strategy?: AnswerStrategy;
   n?: number;
   rounds?: number;
+  /** Prompt variants by prompt id (`prompts/<id>@<variant>.md`), set by a release policy's candidate arm. */
+  prompts?: Record<string, string>;
 }
 
 export const ANSWER_STRATEGIES = ['single', 'best_of_n', 'refine'] as const;
@@ -56,6 +58,8 @@ export type AnswerStrategy = (typeof ANSWER_STRATEGIES)[number];
 export interface ContextChunk {
   chunkId: string;
   documentId: string;
+  /** The document version the chunk belongs to (absent in runs recorded before it was kept). */
+  versionId?: string;
   page: number;
   heading: string | null;
   text: string;

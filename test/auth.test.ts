@@ -29,6 +29,7 @@ const secretOf = (key: string) => key.replace(/^keel_[a-z0-9]{12}_/, '');
 /** Tenant A's resources that tenant B probes. */
 interface TenantAFixture {
   runId: string;
+  evalId: string;
   keyId: string;
   keyPrefix: string;
   docId: string;
@@ -61,6 +62,14 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'POST /v1/runs/{id}/retry', path: (a) => `/v1/runs/${a.runId}/retry`, body: () => ({ reason: 'probe' }), expect: 'hidden' },
   { operation: 'POST /v1/runs/{id}/resume', path: (a) => `/v1/runs/${a.runId}/resume`, body: () => ({ action: 'abort', reason: 'probe' }), expect: 'hidden' },
   { operation: 'GET /v1/runs/{id}/audit', path: (a) => `/v1/runs/${a.runId}/audit`, expect: 'hidden' },
+  { operation: 'GET /v1/runs/{id}/trace', path: (a) => `/v1/runs/${a.runId}/trace`, expect: 'hidden' },
+  { operation: 'GET /v1/metrics/drift', path: () => '/v1/metrics/drift', expect: 'check', check: async (res) => {
+    assert.equal(res.status, 200);
+    assert.deepEqual((res.body as { versions: unknown[] }).versions, [], "tenant B sees drift series of tenant A's runs");
+  } },
+  { operation: 'GET /v1/evals/{id}', path: (a) => `/v1/evals/${a.evalId}`, expect: 'hidden' },
+  { operation: 'GET /v1/evals', path: () => '/v1/evals', expect: 'excludes', id: (a) => a.evalId },
+  { operation: 'GET /v1/release-policy', path: () => '/v1/release-policy', expect: 'excludes', id: () => releaseReasonOfA },
   { operation: 'GET /v1/admin/keys', path: () => '/v1/admin/keys', expect: 'excludes', id: (a) => a.keyId },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyId}`, expect: 'hidden' },
   { operation: 'DELETE /v1/admin/keys/{id}', path: (a) => `/v1/admin/keys/${a.keyPrefix}`, expect: 'hidden' },
@@ -69,6 +78,19 @@ const crossTenantMatrix: MatrixRow[] = [
   { operation: 'GET /v1/documents/{id}/content', path: (a) => `/v1/documents/${a.docId}/content`, expect: 'hidden' },
   { operation: 'DELETE /v1/documents/{id}', path: (a) => `/v1/documents/${a.docId}`, expect: 'hidden' },
   { operation: 'GET /v1/schemas/{name}', path: (a) => `/v1/schemas/${a.schemaName}`, expect: 'hidden' },
+  // After the GET row: B's policy change is B's own; A's policy stays as A set it.
+  {
+    operation: 'PUT /v1/release-policy',
+    path: () => '/v1/release-policy',
+    body: () => ({ candidate: {}, percent: 0, reason: 'tenant B policy' }),
+    expect: 'check',
+    check: async (res, _a, stack) => {
+      assert.equal(res.status, 200);
+      const mine = await http<{ current: { reason: string; percent: number }; history: unknown[] }>(stack, 'GET', '/v1/release-policy');
+      assert.equal(mine.body.current.reason, releaseReasonOfA, "tenant B changed tenant A's release policy");
+      assert.equal(mine.body.history.length, 1);
+    },
+  },
   // After the GET row: names are per tenant, so B registering A's name makes B its own schema.
   {
     operation: 'PUT /v1/schemas/{name}',
@@ -83,8 +105,10 @@ const crossTenantMatrix: MatrixRow[] = [
   },
 ];
 
+const releaseReasonOfA = 'canary of tenant A only';
+
 /** Operations that only create in the caller's own tenant: nothing of another tenant to reach. */
-const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents']);
+const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents', 'POST /v1/evals']);
 
 describe('auth: scopes, keys and tenant isolation', function () {
   this.timeout(120_000);
@@ -109,7 +133,13 @@ describe('auth: scopes, keys and tenant isolation', function () {
     assert.equal(upload.status, 202, JSON.stringify(upload.body));
     const schema = await http(stack, 'PUT', '/v1/schemas/a-only', { body: { schema: schemaOfA } });
     assert.equal(schema.status, 200);
-    fixture = { runId: run.body.id, keyId: key.id, keyPrefix: key.prefix, docId: upload.body.id, schemaName: 'a-only' };
+    const release = await http(stack, 'PUT', '/v1/release-policy', { body: { candidate: { model: 'gpt-4o-mini' }, percent: 10, reason: releaseReasonOfA } });
+    assert.equal(release.status, 200);
+    const evaluation = await http<{ id: string }>(stack, 'POST', '/v1/evals', {
+      body: { name: 'A only', dataset: 'a.jsonl', datasetHash: 'a'.repeat(64), cases: [{ caseId: 'c1', runId: run.body.id, status: 'queued', passed: false, scores: {}, latencyMs: null, costUsd: null }] },
+    });
+    assert.equal(evaluation.status, 201, JSON.stringify(evaluation.body));
+    fixture = { runId: run.body.id, evalId: evaluation.body.id, keyId: key.id, keyPrefix: key.prefix, docId: upload.body.id, schemaName: 'a-only' };
     tenantB = await stack.addTenant('tenant-b', [...SCOPES]);
   });
   after(async () => {
@@ -118,7 +148,7 @@ describe('auth: scopes, keys and tenant isolation', function () {
 
   describe('tenant isolation matrix', () => {
     for (const row of crossTenantMatrix) {
-      it(`${row.operation} (${row.path({ runId: ':run', keyId: ':key', keyPrefix: ':prefix', docId: ':doc', schemaName: ':schema' })}) with another tenant's key → ${{ hidden: '404', excludes: 'not listed', check: 'checked' }[row.expect]}`, async () => {
+      it(`${row.operation} (${row.path({ runId: ':run', evalId: ':eval', keyId: ':key', keyPrefix: ':prefix', docId: ':doc', schemaName: ':schema' })}) with another tenant's key → ${{ hidden: '404', excludes: 'not listed', check: 'checked' }[row.expect]}`, async () => {
         const [method] = row.operation.split(' ');
         const res = await http(as(tenantB.apiKey), method!, row.path(fixture), row.body ? { body: row.body(fixture) } : {});
         if (row.expect === 'hidden') assertProblem(res, 404, 'not-found');

@@ -5,7 +5,7 @@ import { countTokens } from '../documents/chunk';
 import { buildExtractMessages, buildRepairMessages } from '../llm/prompt';
 import { FailureType, type ModelOptions } from '../shared';
 import { withLedger } from './ledger';
-import { chatCall, modelParams, type ModelCallDeps } from './model-call';
+import { chatCall, modelParams, promptSource, type ModelCallDeps } from './model-call';
 
 export interface ExtractDeps extends ModelCallDeps {
   db: Db;
@@ -130,7 +130,7 @@ export function createExtractActivities(deps: ExtractDeps) {
     async extractSection(input: SectionInput): Promise<SectionOutput> {
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'extractSection' }, async (entry) => {
         const text = splitSections(await sourceText(input.tenantId, input.source), sectionTokens)[input.section] ?? '';
-        const reply = await chatCall(deps, entry, buildExtractMessages(text, input.schema, !deps.jsonSchemaFormat), modelParams(input.options), format(input.schema));
+        const reply = await chatCall(deps, entry, buildExtractMessages(text, input.schema, !deps.jsonSchemaFormat, promptSource(deps, input.options)), modelParams(input.options), format(input.schema));
         return parseOutput(input.schema, reply.content);
       });
     },
@@ -139,7 +139,7 @@ export function createExtractActivities(deps: ExtractDeps) {
     async repairExtraction(input: SectionInput & { previous: string; errors: string[] }): Promise<SectionOutput> {
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'repairExtraction' }, async (entry) => {
         const text = splitSections(await sourceText(input.tenantId, input.source), sectionTokens)[input.section] ?? '';
-        const messages = buildRepairMessages(text, input.schema, !deps.jsonSchemaFormat, input.previous, input.errors);
+        const messages = buildRepairMessages(text, input.schema, !deps.jsonSchemaFormat, input.previous, input.errors, promptSource(deps, input.options));
         const reply = await chatCall(deps, entry, messages, modelParams(input.options), format(input.schema));
         return parseOutput(input.schema, reply.content);
       });

@@ -2,7 +2,7 @@ import type { Db } from '../db/client';
 import { buildAnswerMessages } from '../llm/prompt';
 import type { AnswerResult, ContextChunk, ModelOptions } from '../shared';
 import { withLedger } from './ledger';
-import { chatCall, modelParams, type ModelCallDeps } from './model-call';
+import { chatCall, modelParams, promptSource, type ModelCallDeps } from './model-call';
 
 export interface GenerateDeps extends ModelCallDeps {
   db: Db;
@@ -32,7 +32,7 @@ export function citationsIn(text: string, context: readonly ContextChunk[]): Ans
 
 export async function answerCall(deps: ModelCallDeps, entry: Parameters<typeof chatCall>[1], input: GenerateInput): Promise<AnswerResult> {
   const context = input.context ?? [];
-  const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, context), modelParams(input.options));
+  const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, context, undefined, promptSource(deps, input.options)), modelParams(input.options));
   return {
     answer: reply.content,
     model: reply.model,

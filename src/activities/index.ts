@@ -25,6 +25,9 @@ export interface ActivityDeps {
   /** Whether the model endpoint takes `response_format: json_schema`. */
   jsonSchemaFormat?: boolean;
   heartbeatIntervalMs?: number;
+  promptsDir?: string;
+  /** KEEL_BUILD_ID: the code version recorded with every ledger attempt (default: git). */
+  buildId?: string;
   metrics?: KeelMetrics;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
@@ -47,9 +50,11 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices'> {
+export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId'> {
   return {
     prices: config.KEEL_MODEL_PRICES,
+    promptsDir: config.KEEL_PROMPTS_DIR,
+    buildId: config.KEEL_BUILD_ID,
     embeddingModel: config.llm.embeddingModel,
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
     retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,

@@ -2,6 +2,9 @@ import { Context } from '@temporalio/activity';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
+import type { ModelConfigEntry } from '../llm/models';
+import { attemptBuildId } from './build-lineage';
+import type { PromptRef } from '../llm/prompt-templates';
 
 export interface StepUsage {
   model?: string;
@@ -10,9 +13,19 @@ export interface StepUsage {
   costUsd?: number;
 }
 
-/** What a step reports to its ledger row while it runs: usage is kept even if the step then fails. */
+/** What produced an attempt's output: recorded with it, shown in the run's trace. */
+export interface StepLineage {
+  /** The build (git commit) of the worker that ran the attempt. */
+  build?: string;
+  prompts?: PromptRef[];
+  modelConfig?: ModelConfigEntry;
+  params?: { temperature?: number; top_p?: number; max_tokens?: number };
+}
+
+/** What a step reports to its ledger row while it runs: usage and lineage are kept even if the step then fails. */
 export interface LedgerEntry {
   usage: StepUsage;
+  lineage: StepLineage;
 }
 
 function errorSummary(err: unknown): { type: string; message: string } {
@@ -83,7 +96,7 @@ export async function withLedger<T>(
     create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, status: 'started', startedAt },
     update: { status: 'started', startedAt },
   });
-  const entry: LedgerEntry = { usage: {} };
+  const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
   const finish = (status: 'completed' | 'failed', error?: unknown, endedAt = new Date(), output?: T) =>
     db.runStep.update({
       where: { runId_workflowRunId_activityId_attempt: key },
@@ -95,6 +108,7 @@ export async function withLedger<T>(
         tokensIn: entry.usage.tokensIn ?? null,
         tokensOut: entry.usage.tokensOut ?? null,
         costUsd: entry.usage.costUsd ?? null,
+        lineage: entry.lineage as Prisma.InputJsonObject,
         ...(error === undefined ? {} : { error: errorSummary(error) }),
         ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
       },

@@ -4,7 +4,8 @@ import type OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { toModelFailure } from '../llm/errors';
 import { estimateCostUsd, type PriceTable } from '../llm/pricing';
-import type { PromptMessage } from '../llm/prompt';
+import type { BuiltPrompt, PromptSource } from '../llm/prompt';
+import { modelConfig } from '../llm/models';
 import type { ModelOptions } from '../shared';
 import type { LedgerEntry } from './ledger';
 import { recordModelUsage, type KeelMetrics } from '../metrics/metrics';
@@ -12,6 +13,8 @@ import { recordModelUsage, type KeelMetrics } from '../metrics/metrics';
 export interface ModelCallDeps {
   llm: OpenAI;
   prices: PriceTable;
+  /** KEEL_PROMPTS_DIR: where prompt templates are read from (default `prompts/`). */
+  promptsDir?: string;
   metrics?: KeelMetrics;
   heartbeatIntervalMs?: number;
 }
@@ -33,18 +36,23 @@ export interface ChatReply {
 export async function chatCall(
   deps: ModelCallDeps,
   entry: LedgerEntry,
-  messages: PromptMessage[],
+  prompt: BuiltPrompt,
   options: ModelOptions,
   extra: Pick<ChatCompletionCreateParamsNonStreaming, 'response_format'> = {},
 ): Promise<ChatReply> {
   const ctx = Context.current();
   entry.usage.model = options.model;
+  // What produced this attempt's output, for the run's trace (GET /v1/runs/:id/trace).
+  const seen = new Set((entry.lineage.prompts ?? []).map((p) => `${p.id}@${p.variant}:${p.version}`));
+  entry.lineage.prompts = [...(entry.lineage.prompts ?? []), ...prompt.prompts.filter((p) => !seen.has(`${p.id}@${p.variant}:${p.version}`))];
+  entry.lineage.modelConfig = modelConfig(deps.llm.baseURL, deps.prices, options.model);
+  entry.lineage.params = { temperature: options.temperature, top_p: options.top_p, max_tokens: options.max_tokens };
   const beat = setInterval(() => ctx.heartbeat(), deps.heartbeatIntervalMs ?? 1000);
   try {
     const completion = await deps.llm.chat.completions.create(
       {
         model: options.model,
-        messages,
+        messages: prompt.messages,
         temperature: options.temperature,
         top_p: options.top_p,
         max_tokens: options.max_tokens,
@@ -94,4 +102,9 @@ function sumCost(a: number | undefined, b: number | undefined): number | undefin
 /** The parameters a chat call sends; strategy knobs stay in the workflow. */
 export function modelParams(options: ModelOptions): ModelOptions {
   return { model: options.model, temperature: options.temperature, top_p: options.top_p, max_tokens: options.max_tokens };
+}
+
+/** The templates a model step builds its prompt from: the configured directory and the run's variants. */
+export function promptSource(deps: Pick<ModelCallDeps, 'promptsDir'>, options: ModelOptions): PromptSource {
+  return { dir: deps.promptsDir, variants: options.prompts };
 }

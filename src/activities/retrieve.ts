@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
 import { toModelFailure } from '../llm/errors';
+import { modelConfig } from '../llm/models';
 import { estimateCostUsd, type PriceTable } from '../llm/pricing';
 import type { ContextChunk } from '../shared';
 import { withLedger, type LedgerEntry } from './ledger';
@@ -50,6 +51,7 @@ export function unitVector(values: readonly number[]): number[] {
 
 export async function embedTexts(deps: Pick<RetrieveDeps, 'llm' | 'prices'>, entry: LedgerEntry, model: string, input: string[], signal?: AbortSignal): Promise<number[][]> {
   entry.usage.model = model;
+  entry.lineage.modelConfig = modelConfig(deps.llm.baseURL, deps.prices, model);
   try {
     const res = await deps.llm.embeddings.create({ model, input }, { signal });
     const tokens = res.usage?.prompt_tokens ?? 0;
@@ -106,7 +108,7 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
         return fused.flatMap((f) => {
           const row = byId.get(f.id);
           return row
-            ? [{ chunkId: row.id, documentId: row.documentId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
+            ? [{ chunkId: row.id, documentId: row.documentId, versionId: row.versionId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
             : [];
         });
       });

@@ -18,6 +18,8 @@ import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
 import { runsRouter } from './routes/runs';
+import { traceRouter } from './routes/trace';
+import { evalsRouter } from './routes/evals';
 import type { ObjectStore } from '../storage';
 import { requestTimeout } from './timeout';
 import { codecRouter } from './routes/codec';
@@ -111,6 +113,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(runsRouter({ ...deps, metrics }));
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));
+  app.use(traceRouter(deps));
+  app.use(evalsRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));

@@ -11,6 +11,7 @@ import { startWorkerMetricsServer } from './metrics-server';
 import { temporalLogger } from './temporal-logger';
 import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from './worker';
 import { startTracing, tracingExporterFromConfig } from '../tracing/tracing';
+import { startDriftMonitor } from '../trace/drift';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -39,6 +40,9 @@ async function main(): Promise<void> {
     tracing,
     deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });
+  const stopDrift = config.KEEL_DRIFT_INTERVAL_MS
+    ? startDriftMonitor({ db, metrics, log }, { days: config.KEEL_DRIFT_WINDOW_DAYS + 1, windowDays: config.KEEL_DRIFT_WINDOW_DAYS, sigma: config.KEEL_DRIFT_SIGMA, intervalMs: config.KEEL_DRIFT_INTERVAL_MS })
+    : () => undefined;
   log.info(
     {
       taskQueues: config.KEEL_WORKER_TASK_QUEUES,
@@ -55,6 +59,7 @@ async function main(): Promise<void> {
   // activities get KEEL_WORKER_SHUTDOWN_GRACE_MS to finish, then Worker.run resolves.
   process.once('SIGTERM', () => log.info({ graceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, letting running activities finish'));
   await Promise.all(workers.map((w) => w.run()));
+  stopDrift();
   metricsServer.close();
   await db.$disconnect();
   await connection.close();

@@ -1,6 +1,9 @@
 import type { Context as ActivityContext } from '@temporalio/activity';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { hostname } from 'node:os';
+import { BuildLineageInterceptor } from '../activities/build-lineage';
+import { buildId } from '../build-info';
 import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-converter';
 import type { Config } from '../config';
 import type { ActivityDeps } from '../activities';
@@ -69,6 +72,7 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
   const metrics = opts.deps.metrics;
   const bundle = opts.workflowBundle ?? (await workflowBundle(opts.tracing !== undefined));
   const tracing = opts.tracing;
+  const build = opts.deps.buildId ?? buildId();
   const workers: Worker[] = [];
   for (const queue of opts.taskQueues) {
     const isWorkflowQueue = queue === TaskQueue.workflows;
@@ -78,6 +82,9 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         connection: opts.connection,
         namespace: opts.namespace,
         taskQueue: queue,
+        // Temporal records the identity on every activity attempt it hands out: with the build in
+        // it, the event history names the code that ran each attempt (so does the ledger's lineage).
+        identity: `${process.pid}@${hostname()} build ${build}`,
         activities,
         ...(isWorkflowQueue ? { workflowBundle: bundle, maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
@@ -85,6 +92,7 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
         interceptors: {
           activity: [
+            () => ({ inbound: new BuildLineageInterceptor(build) }),
             ...(metrics ? [() => ({ inbound: new StepMetricsInterceptor(metrics) })] : []),
             ...(tracing
               ? [

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import type { Run, RunStep } from '../../generated/prisma/client';
+import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
 import type { KeelMetrics } from '../../metrics/metrics';
@@ -16,6 +16,7 @@ import { defineRoute } from '../define-route';
 import { reconcileRun } from '../reconcile';
 import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
+import { planRunVersions } from '../../trace/versions';
 import { prepareWorkflow } from './run-workflows';
 import { runExamples } from './runs-examples';
 
@@ -137,8 +138,13 @@ export function runsRouter(deps: RunsDeps): Router {
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       res.locals.runId = id;
-      const model = body.options.model ?? config.llm.model;
-      const options = { ...body.options, model };
+      // The release policy may send this run to a candidate model or prompt variants.
+      const planned = await planRunVersions(
+        { db, config },
+        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+      );
+      const { options } = planned;
+      const model = options.model;
       const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
       // Pausing on failure is an answer-run policy; other run types fail.
       const requestedOnFailure = body.type === 'answer' ? body.onFailure : undefined;
@@ -150,6 +156,7 @@ export function runsRouter(deps: RunsDeps): Router {
       // to start the workflow; the others answer with that run.
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
         id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash, options, model, idempotencyKey: idempotencyKey ?? null,
+        versions: planned.versions as unknown as Prisma.InputJsonObject,
       });
       if (inserted.count === 0) {
         const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
