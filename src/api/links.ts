@@ -24,5 +24,6 @@ export function runOperationLinks(pointer: string, prefix = ''): NonNullable<Res
     [`${prefix}RetryRun`]: on('post', '/v1/runs/:id/retry', 'Retry it from the failed step once it has failed.'),
     [`${prefix}ResumeRun`]: on('post', '/v1/runs/:id/resume', 'Decide on it while it waits in `needs_attention`.'),
     [`${prefix}RunAudit`]: on('get', '/v1/runs/:id/audit', 'Read what operators did to it.'),
+    [`${prefix}RunTrace`]: on('get', '/v1/runs/:id/trace', 'Read its lineage: builds, models, prompts, chunks.'),
   };
 }
