@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
 import { burst } from './burst';
-import { Cleanup } from './cleanup';
+import { Cleanup } from '../test/support/cleanup';
 import { describeError } from './load';
 import { loadBenchOptions } from './options';
 import { collectEnvironment, loadAverage, renderMarkdown, writeResults, type BenchReport } from './report';

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { performance } from 'node:perf_hooks';
-import { withDeadline } from './cleanup';
+import { withDeadline } from '../test/support/cleanup';
 import { baseline, BaselineQueue } from './baseline-workflows';
 import type { BenchStack } from './stack';
 

@@ -1,33 +1,19 @@
 /**
- * The benchmark's own stack, built from the same pieces as the integration-test stack but with
- * production worker settings: the test stack disables the workflow cache (so every task
- * replays), which is right for catching non-determinism and wrong for measuring throughput.
+ * The benchmark's stack: test/support/stack.ts's `startStack` (the same Temporal dev server,
+ * database, model server, workers and API the tests use) with production worker settings. The
+ * test stack otherwise disables the workflow cache (so every task replays), which is right for
+ * catching non-determinism and wrong for measuring throughput.
  */
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { Redis } from 'ioredis';
-import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { activityOptionsFromConfig } from '../src/activities';
-import { createApp } from '../src/api/app';
-import { createObjectStore } from '../src/storage';
-import { loadConfig, type Config } from '../src/config';
-import { createPrisma, type Db } from '../src/db/client';
-import { createTestDatabase } from '../src/db/testing';
-import { createLlmClient } from '../src/llm/client';
-import { startModelServer, type ModelServer } from '../src/model-server/server';
-import { TaskQueue } from '../src/shared';
-import { createKeelWorkers, workerOptionsFromConfig } from '../src/worker/worker';
-import { seedTenant } from '../test/support/stack';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import type { Config } from '../src/config';
+import type { Db } from '../src/db/client';
+import type { ModelServer } from '../src/model-server/server';
+import { workerOptionsFromConfig } from '../src/worker/worker';
+import type { Cleanup } from '../test/support/cleanup';
+import { runWorkers, startStack } from '../test/support/stack';
 import { baselineActivities } from './baseline-activities';
 import { BaselineQueue } from './baseline-workflows';
-import { Cleanup } from './cleanup';
-import { startDevServer } from './temporal-server';
 
 export interface WorkerSettings {
   taskQueues: string[];
@@ -75,104 +61,31 @@ const quietBundlerLogger = {
   error: (message: string) => console.error(message),
 };
 
-let runtimeInstalled = false;
-
-/** Must run before anything touches the Temporal runtime, or core logs go to stderr at WARN. */
-function installQuietRuntime(): void {
-  if (runtimeInstalled) return;
-  Runtime.install({
-    logger: new DefaultLogger('ERROR'),
-    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-  });
-  runtimeInstalled = true;
-}
-
 export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
-  installQuietRuntime();
-
-  const database = await createTestDatabase('bench');
-  cleanup.add('database', () => database.drop());
-
-  const temporalServer = await startDevServer();
-  cleanup.add('Temporal dev server', () => temporalServer.stop());
-  const namespace = 'default';
-  const workerConnection = await NativeConnection.connect({ address: temporalServer.address });
-  cleanup.add('worker connection', () => workerConnection.close());
-  const apiConnection = await Connection.connect({ address: temporalServer.address });
-  cleanup.add('API connection', () => apiConnection.close());
-  const temporal = new Client({ connection: apiConnection, namespace });
-
-  const model = await startModelServer({ port: 0, latencyMs: 0 });
-  cleanup.add('model server', () => model.close());
-
-  // Uploaded documents go to a scratch object store that goes away with the stack.
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'keel-bench-'));
-  cleanup.add('bench object store', () => rm(dataDir, { recursive: true, force: true }));
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: database.url,
-    TEMPORAL_ADDRESS: temporalServer.address,
-    TEMPORAL_NAMESPACE: namespace,
-    OPENAI_BASE_URL: model.url,
-    OPENAI_API_KEY: 'bench',
-    KEEL_MODEL: 'keel-offline-1',
-    KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1',
-    KEEL_DATA_DIR: dataDir,
-    // The bench measures Keel's overhead, not its per-tenant limits: a burst must not hit them.
-    KEEL_RATE_LIMIT_PER_MINUTE: '1000000',
-    KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: '1000000',
-    KEEL_REDIS_PREFIX: `keel-bench:${randomUUID()}:`,
+  const stack = await startStack({
+    label: 'bench',
+    production: true,
+    env: {
+      KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1',
+      // The bench measures Keel's overhead, not its per-tenant limits: a burst must not hit them.
+      KEEL_RATE_LIMIT_PER_MINUTE: '1000000',
+      KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: '1000000',
+    },
   });
-
-  const apiDb = createPrisma(config.DATABASE_URL);
-  cleanup.add('API database client', () => apiDb.$disconnect());
-  const workerDb = createPrisma(config.DATABASE_URL);
-  cleanup.add('worker database client', () => workerDb.$disconnect());
-  const tenant = await seedTenant(apiDb, 'bench');
-
-  const fromConfig = workerOptionsFromConfig(config);
-  // keel-ingest has no work in these sections; a worker polling it would only add idle polls.
-  const taskQueues = [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest];
-  const store = createObjectStore(config);
-  const maxConcurrentActivityTaskExecutions = fromConfig.maxConcurrentActivities ?? 100;
-  const keelWorkers = await createKeelWorkers({
-    connection: workerConnection,
-    namespace,
-    taskQueues,
-    maxConcurrentActivities: maxConcurrentActivityTaskExecutions,
-    llmMaxPerSecond: fromConfig.llmMaxPerSecond,
-    deps: { db: workerDb, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config) },
-  });
+  cleanup.add('stack', () => stack.stop());
+  const namespace = stack.env.namespace ?? 'default';
+  const fromConfig = workerOptionsFromConfig(stack.config);
   const workerSettings: WorkerSettings = {
-    taskQueues,
-    maxCachedWorkflows: keelWorkers[0]?.options.maxCachedWorkflows ?? Number.NaN,
-    maxConcurrentActivityTaskExecutions,
+    taskQueues: stack.workers.map((w) => w.options.taskQueue),
+    maxCachedWorkflows: stack.workers[0]?.options.maxCachedWorkflows ?? Number.NaN,
+    maxConcurrentActivityTaskExecutions: fromConfig.maxConcurrentActivities ?? 100,
     maxConcurrentWorkflowTaskExecutions: SDK_DEFAULT_WORKFLOW_TASK_SLOTS,
     llmMaxPerSecond: fromConfig.llmMaxPerSecond ?? null,
   };
-  cleanup.add('Keel workers', runWorkers(keelWorkers, 'Keel'));
 
-  const observerConnection = await Connection.connect({ address: temporalServer.address });
+  const observerConnection = await Connection.connect({ address: stack.env.address });
   cleanup.add('observer connection', () => observerConnection.close());
   const observer = new Client({ connection: observerConnection, namespace });
-
-  const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  cleanup.add('Redis client', async () => redis.disconnect());
-  const app = createApp({ db: apiDb, temporal, config, store, log: pino({ level: 'silent' }), redis });
-  const server: Server = createServer(app);
-  // A burst opens hundreds of connections at once; the default backlog (511) can refuse some.
-  server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  cleanup.add('API server', async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
-  });
-  const { port } = server.address() as AddressInfo;
 
   const baselineBundle = bundleWorkflowCode({
     workflowsPath: require.resolve('./baseline-workflows'),
@@ -180,20 +93,20 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
   });
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    apiKey: tenant.apiKey,
-    tenantId: tenant.tenantId,
-    config,
-    db: apiDb,
-    temporal,
+    baseUrl: stack.baseUrl,
+    apiKey: stack.apiKey,
+    tenantId: stack.tenantId,
+    config: stack.config,
+    db: stack.db,
+    temporal: stack.temporal,
     observer,
     namespace,
-    temporalServerPid: temporalServer.pid,
-    model,
+    temporalServerPid: stack.env.pid,
+    model: stack.model,
     workerSettings,
     async startBaselineWorkers() {
       const common = {
-        connection: workerConnection,
+        connection: stack.env.nativeConnection,
         namespace,
         activities: baselineActivities,
         maxConcurrentActivityTaskExecutions: workerSettings.maxConcurrentActivityTaskExecutions,
@@ -207,22 +120,5 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
       return stop;
     },
     stop: () => cleanup.run(),
-  };
-}
-
-/** Runs workers and returns an idempotent stop; a worker that dies is reported, not swallowed. */
-function runWorkers(workers: Worker[], label: string): () => Promise<void> {
-  const running = workers.map((w) =>
-    w.run().catch((err: unknown) => {
-      console.error(`bench: a ${label} worker stopped with an error: ${err instanceof Error ? err.message : String(err)}`);
-    }),
-  );
-  let stopping: Promise<void> | undefined;
-  return () => {
-    stopping ??= (async () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.all(running);
-    })();
-    return stopping;
   };
 }

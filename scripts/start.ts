@@ -10,7 +10,9 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { buildId } from '../src/build-info';
 import { loadConfig } from '../src/config';
-import { KEEL_SEARCH_ATTRIBUTE_FLAGS, PROJECT_ROOT, temporalCliPath } from '../src/dev/temporal-cli';
+import { AesGcmPayloadCodec } from '../src/codec/aes-gcm-codec';
+import { devServerArgs, PROJECT_ROOT, temporalCliPath } from '../src/dev/temporal-cli';
+import { startUiCodecServer } from '../src/dev/ui-codec-server';
 
 const config = loadConfig();
 // One build id for every child (recorded with runs and ledger attempts), asked of git once.
@@ -71,6 +73,18 @@ async function waitForTemporal(address: string, deadlineMs: number): Promise<voi
   }
 }
 
+/**
+ * With payload encryption on, the Web UI gets a loopback-only codec endpoint so an operator on
+ * this machine reads runs in clear text with no setting (docs/web-ui.md). Returns the dev
+ * server's flags for it.
+ */
+async function startWebUiCodec(): Promise<string[]> {
+  if (!config.KEEL_PAYLOAD_KEYS) return [];
+  const server = await startUiCodecServer({ codec: new AesGcmPayloadCodec(config.KEEL_PAYLOAD_KEYS), uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE });
+  console.log(`[start] Web UI codec (development, loopback only) at ${server.endpoint}`);
+  return ['--ui-codec-endpoint', server.endpoint];
+}
+
 async function stopGroup(group: Array<{ name: string; proc: ChildProcess }>, graceMs: number): Promise<void> {
   const alive = group.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
   for (const c of alive) c.proc.kill('SIGTERM');
@@ -105,16 +119,14 @@ async function main(): Promise<void> {
   } else {
     const dataDir = resolve(PROJECT_ROOT, config.KEEL_DATA_DIR);
     mkdirSync(dataDir, { recursive: true });
-    launch('temporal', temporalCliPath(), [
-      'server', 'start-dev',
-      '--db-filename', join(dataDir, 'temporal.sqlite'),
-      '--ip', temporalHost,
-      '--port', temporalPort,
-      '--ui-port', String(config.TEMPORAL_UI_PORT),
-      '--namespace', config.TEMPORAL_NAMESPACE,
-      '--log-level', 'error',
-      ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
-    ]);
+    launch('temporal', temporalCliPath(), devServerArgs({
+      ip: temporalHost,
+      port: Number(temporalPort),
+      dbFile: join(dataDir, 'temporal.sqlite'),
+      uiPort: config.TEMPORAL_UI_PORT,
+      namespace: config.TEMPORAL_NAMESPACE,
+      extra: await startWebUiCodec(),
+    }));
   }
   await waitForTemporal(config.TEMPORAL_ADDRESS, 60_000);
 

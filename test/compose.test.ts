@@ -262,11 +262,20 @@ function walkImports(entry: string): { files: string[]; problems: string[] } {
 
 // ---- nginx -----------------------------------------------------------------------------
 
-const nginxConf = read('deploy/nginx.conf').replace(/#[^\n]*/g, '');
-const directives = (name: string) => [...nginxConf.matchAll(new RegExp(`(?:^|[;{}])\\s*${name}\\s+([^;{]+);`, 'g'))].map((m) => (m[1] ?? '').trim());
+const withoutComments = (conf: string) => conf.replace(/#[^\n]*/g, '');
+const nginxConf = withoutComments(read('deploy/nginx.conf'));
+const uiGatewayConf = withoutComments(read('deploy/ui-gateway.conf.template'));
+const directivesIn = (conf: string, name: string) => [...conf.matchAll(new RegExp(`(?<=^|[;{}])\\s*${name}\\s+([^;{]+);`, 'g'))].map((m) => (m[1] ?? '').trim());
+const directives = (name: string) => directivesIn(nginxConf, name);
+
+/** The `location` blocks of an nginx server (no nesting), by their path; `${VAR}` of a template is not a brace. */
+function nginxLocations(conf: string): Record<string, string> {
+  return Object.fromEntries([...conf.matchAll(/location\s+(\S+)\s*\{((?:\$\{\w+\}|[^}])*)\}/g)].map((m) => [m[1] ?? '', m[2] ?? '']));
+}
 
 /** host:port pairs that proxy_pass sends to, through `set $var` and `upstream` blocks. */
-function nginxProxyTargets(): string[] {
+function nginxProxyTargets(conf = nginxConf, within = conf): string[] {
+  const directives = (name: string) => directivesIn(conf, name);
   const vars = Object.fromEntries(
     directives('set').map((d) => {
       const [name = '', ...value] = d.split(/\s+/);
@@ -274,12 +283,12 @@ function nginxProxyTargets(): string[] {
     }),
   );
   const upstreams = Object.fromEntries(
-    [...nginxConf.matchAll(/upstream\s+(\S+)\s*\{([^}]*)\}/g)].map((m) => [
+    [...conf.matchAll(/upstream\s+(\S+)\s*\{([^}]*)\}/g)].map((m) => [
       m[1] ?? '',
       [...(m[2] ?? '').matchAll(/\bserver\s+(\S+)[^;]*;/g)].map((s) => s[1] ?? ''),
     ]),
   );
-  return directives('proxy_pass').flatMap((pass) => {
+  return directivesIn(within, 'proxy_pass').flatMap((pass) => {
     const host = pass.replace(/^https?:\/\//, '').replace(/\$\w+/g, (v) => vars[v] ?? v).replace(/\/.*$/, '');
     return upstreams[host] ?? [host];
   });
@@ -450,15 +459,45 @@ describe('docker-compose.yml', () => {
     assert.equal(temporal.POSTGRES_PWD, postgresEnv.TEMPORAL_DB_PASSWORD, "Temporal's password is the one the role gets");
   });
 
-  it('serves the Temporal UI where Keel links to it, on the namespace Keel uses', () => {
+  it('serves the Temporal UI where Keel links to it, on the namespace Keel uses, only behind sign-in', () => {
     const keel = keelConfig('api');
     const ui = service('temporal-ui');
+    assert.deepEqual(publishedPorts(ui), [], 'the UI itself is never published');
+    const auth = environment(service('ui-auth'));
+    const authPort = Number(auth.OAUTH2_PROXY_HTTP_ADDRESS?.split(':').at(-1));
     assert.ok(
-      publishedPorts(ui).some((p) => p.target === 8080 && p.published === new URL(keel.TEMPORAL_UI_URL).port),
-      'temporal-ui publishes its 8080 on the port of TEMPORAL_UI_URL',
+      publishedPorts(service('ui-auth')).some((p) => p.target === authPort && p.published === new URL(keel.TEMPORAL_UI_URL).port),
+      'the sign-in proxy publishes the UI on the port of TEMPORAL_UI_URL',
     );
+    assert.equal(auth.OAUTH2_PROXY_PROVIDER, 'oidc');
+    assert.equal(auth.OAUTH2_PROXY_REDIRECT_URL, `${keel.TEMPORAL_UI_URL}/oauth2/callback`);
+    assert.equal(auth.OAUTH2_PROXY_COOKIE_SECURE, 'true', 'the sign-in cookie is https-only unless the operator says otherwise');
+    assert.equal(auth.OAUTH2_PROXY_EMAIL_DOMAINS, '', 'nobody is let in until the operator says who');
+    const gatewayPort = Number(directivesIn(uiGatewayConf, 'listen')[0]);
+    assert.equal(auth.OAUTH2_PROXY_UPSTREAMS, `http://ui-gateway:${gatewayPort}/`, 'signed-in requests go to the gateway');
+    assert.deepEqual(publishedPorts(service('ui-gateway')), [], 'the gateway is reachable only through the sign-in proxy');
     assert.equal(environment(ui).TEMPORAL_ADDRESS, keel.TEMPORAL_ADDRESS);
     assert.equal(environment(service('temporal')).DEFAULT_NAMESPACE, keel.TEMPORAL_NAMESPACE, 'auto-setup creates the namespace Keel uses');
+  });
+
+  it("decodes in the UI through the API's /codec with an operator key the browser never sees", () => {
+    const keel = keelConfig('api');
+    const ui = environment(service('temporal-ui'));
+    assert.equal(ui.TEMPORAL_CODEC_ENDPOINT, `${keel.TEMPORAL_UI_URL}/codec`, 'the codec is on the UI origin: no CORS, no key in the browser');
+    assert.equal(ui.TEMPORAL_CODEC_PASS_ACCESS_TOKEN, 'false');
+    const gateway = service('ui-gateway');
+    assert.ok(
+      (gateway.volumes ?? []).some((v) => typeof v === 'string' && v.startsWith('./deploy/ui-gateway.conf.template:/etc/nginx/templates/')),
+      'the gateway renders deploy/ui-gateway.conf.template',
+    );
+    assert.ok('KEEL_UI_CODEC_KEY' in environment(gateway), 'the gateway gets the operator key from the environment');
+    const locations = nginxLocations(uiGatewayConf);
+    assert.ok(locations['/codec/'] && locations['/'], 'the gateway routes /codec/ and everything else');
+    assert.deepEqual(nginxProxyTargets(uiGatewayConf, locations['/codec/']), [`api:${keel.KEEL_API_PORT}`], '/codec/ goes to the API, path unchanged');
+    assert.ok(directivesIn(locations['/codec/'], 'proxy_pass').every((p) => !/\/\S/.test(p.replace(/^https?:\/\//, ''))), 'proxy_pass keeps the /codec/ path');
+    assert.match(locations['/codec/'], /proxy_set_header\s+Authorization\s+"Bearer \$\{KEEL_UI_CODEC_KEY\}";/, 'the gateway adds the operator key');
+    assert.deepEqual(nginxProxyTargets(uiGatewayConf, locations['/']), ['temporal-ui:8080']);
+    assert.ok((service('temporal-ui').expose ?? []).includes('8080'));
   });
 
   it('registers exactly the search attributes Keel defines, before Keel starts', () => {

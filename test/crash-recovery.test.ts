@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { longDocument, makePdf } from '../scripts/make-fixtures';
 import type { ExtractProgress } from '../src/activities/ingest';
 import { withPgClient } from '../src/db/testing';
+import type { KeelProcess } from './support/processes';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 interface RunBody {
@@ -13,42 +12,12 @@ interface RunBody {
   steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string }> }>;
 }
 
-/** The worker as a separate OS process, started with the stack's configuration. */
-function startWorkerProcess(stack: TestStack): ChildProcess {
-  const c = stack.config;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'support/worker-process.ts')], {
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      DATABASE_URL: c.DATABASE_URL,
-      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
-      OPENAI_BASE_URL: c.llm.baseURL,
-      OPENAI_API_KEY: c.llm.apiKey,
-      KEEL_MODEL: c.llm.model,
-      KEEL_EMBEDDING_MODEL: c.llm.embeddingModel ?? '',
-      KEEL_MODEL_TIMEOUT_MS: String(c.KEEL_MODEL_TIMEOUT_MS),
-      KEEL_DATA_DIR: c.KEEL_DATA_DIR,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-
 describe('crash recovery: SIGKILL the worker process mid-run', function () {
   this.timeout(180_000);
   let stack: TestStack;
-  const children: ChildProcess[] = [];
-  const worker = () => {
-    const child = startWorkerProcess(stack);
+  const children: KeelProcess[] = [];
+  const worker = async () => {
+    const child = await stack.spawnWorker();
     children.push(child);
     return child;
   };
@@ -57,7 +26,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     stack = await startStack({ label: 'crash', workers: false, env: { KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1' } });
   });
   afterEach(async () => {
-    for (const c of children.splice(0)) await kill(c);
+    for (const c of children.splice(0)) await c.kill('SIGKILL');
   });
   after(async () => {
     await stack?.stop();
@@ -69,7 +38,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Is a finished step billed twice?' } } });
     const runId = created.body.id;
     await withPgClient(stack.config.DATABASE_URL, async (lock) => {
-      const first = worker();
+      const first = await worker();
       await eventually(async () => ((await stack.db.run.findUnique({ where: { id: runId } }))?.status === 'running' ? true : undefined), 'run to start', 60_000);
       // Holding the run row makes storeResult's UPDATE wait: the window between generate and
       // store. NO KEY: ledger rows that reference the run can still be inserted.
@@ -81,13 +50,13 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
         const storing = steps.some((s) => s.step === 'storeResult' && s.status === 'started');
         return generated && storing ? true : undefined;
       }, 'generate done and storeResult waiting', 60_000);
-      await kill(first);
+      await first.kill('SIGKILL');
       await lock.query('ROLLBACK');
     });
     assert.equal((await stack.db.run.findUnique({ where: { id: runId } }))?.status, 'running');
     stack.model.setLatency(0);
 
-    worker();
+    await worker();
     const run = await eventually(async () => {
       const res = await http<RunBody>(stack, 'GET', `/v1/runs/${runId}`);
       return res.body.status === 'completed' ? res.body : undefined;
@@ -116,7 +85,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
       // kill lands mid-extraction at a known point, whatever the machine's speed.
       await lock.query('BEGIN');
       await lock.query('INSERT INTO document_page (version_id, page, text, attempt) VALUES ($1, $2, $3, 0)', [up.versionId, blockedPage, 'lock']);
-      const first = worker();
+      const first = await worker();
       const progress = await eventually(async () => {
         const d = await handle.describe();
         const pending = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'extractText');
@@ -126,11 +95,11 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
         return details.nextPage === blockedPage ? details : undefined;
       }, 'a heartbeat naming the blocked page', 60_000);
       resumeAt = progress.nextPage;
-      await kill(first);
+      await first.kill('SIGKILL');
       await lock.query('ROLLBACK');
     });
 
-    worker();
+    await worker();
     const run = await eventually(async () => {
       const r = await http<RunBody>(stack, 'GET', `/v1/runs/${up.ingestRunId}`);
       return r.body.status === 'completed' || r.body.status === 'failed' ? r.body : undefined;

@@ -28,3 +28,30 @@ export const KEEL_SEARCH_ATTRIBUTE_FLAGS = [
   'KeelStatus=Keyword',
   'KeelModel=Keyword',
 ].flatMap((a) => ['--search-attribute', a]);
+
+export interface DevServerOptions {
+  ip: string;
+  port: number;
+  /** SQLite file to persist to; unset: in memory. */
+  dbFile?: string;
+  /** The Web UI's port; unset: no Web UI. */
+  uiPort?: number;
+  namespace?: string;
+  /** Further flags, e.g. `--ui-codec-endpoint`. */
+  extra?: string[];
+}
+
+/** `temporal server start-dev` arguments with Keel's search attributes: `npm start`, tests and the benchmark use this one command line. */
+export function devServerArgs(opts: DevServerOptions): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', opts.ip,
+    '--port', String(opts.port),
+    ...(opts.uiPort === undefined ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    ...(opts.namespace ? ['--namespace', opts.namespace] : []),
+    '--log-level', 'error',
+    ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
+    ...(opts.extra ?? []),
+  ];
+}

@@ -3,13 +3,8 @@
  * mid-run. Each case checks the run finishes, nothing is lost, and no completed model call was
  * made (counted by the model server) or billed (the ledger) twice.
  */
-import type { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { createPrisma, type Db } from '../../src/db/client';
-import { createLlmClient } from '../../src/llm/client';
-import { TaskQueue } from '../../src/shared';
-import { createKeelWorkers } from '../../src/worker/worker';
-import { spawnWorker, type ChildHandle } from '../support/processes';
+import type { KeelProcess } from '../support/processes';
 import { eventually, http, startStack, type TestStack } from '../support/stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
@@ -22,7 +17,6 @@ interface RunBody {
 describe('faults: worker killed, Postgres unreachable', function () {
   this.timeout(120_000);
   let stack: TestStack;
-  const children: ChildHandle[] = [];
 
   const startRun = async (question: string) => {
     const res = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question } } });
@@ -37,36 +31,26 @@ describe('faults: worker killed, Postgres unreachable', function () {
   const modelCallInFlight = () =>
     eventually(async () => (stack.model.counters().chat.inFlight === 1 ? true : undefined), 'the model call to be in flight');
   const attempts = (run: RunBody, step: string) => run.steps.find((s) => s.step === step)?.attempts ?? [];
-  const workerEnv = () => ({
-    DATABASE_URL: stack.config.DATABASE_URL,
-    TEMPORAL_ADDRESS: stack.env.address,
-    OPENAI_BASE_URL: stack.model.url,
-    OPENAI_API_KEY: 'test',
-    KEEL_MODEL: 'keel-offline-1',
-  });
 
   before(async () => {
     stack = await startStack({ label: 'faults_worker_pg', workers: false });
   });
   after(async () => {
-    for (const c of children) await c.kill('SIGKILL');
     await stack?.stop();
   });
   beforeEach(() => stack.model.reset());
 
   it('SIGKILL the worker mid-generate; another worker completes the run, the model answered once', async () => {
     stack.model.setLatency(4_000);
-    const first = spawnWorker(workerEnv());
-    children.push(first);
+    const first = await stack.spawnWorker();
     const id = await startRun('Does a dead worker lose the run?');
     await modelCallInFlight();
     await first.kill('SIGKILL');
     stack.model.setLatency(0);
 
-    const second = spawnWorker(workerEnv());
-    children.push(second);
+    const second = await stack.spawnWorker();
     const run = await waitForCompleted(id).catch((err: unknown) => {
-      throw new Error(`run did not complete; worker stderr:\n${second.stderr()}`, { cause: err });
+      throw new Error(`run did not complete; worker output:\n${second.output().slice(-3000)}`, { cause: err });
     });
     assert.ok(run.result?.answer);
     const counters = stack.model.counters().chat;
@@ -82,29 +66,17 @@ describe('faults: worker killed, Postgres unreachable', function () {
 
   describe('with the worker reaching Postgres through a proxy', () => {
     let proxy: TcpProxy;
-    let workerDb: Db;
-    let workers: Worker[];
-    let running: Array<Promise<void>>;
+    let worker: KeelProcess;
 
     before(async () => {
       const url = new URL(stack.config.DATABASE_URL);
       proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
       url.hostname = '127.0.0.1';
       url.port = String(proxy.port);
-      workerDb = createPrisma(url.toString());
-      workers = await createKeelWorkers({
-        connection: stack.env.nativeConnection,
-        namespace: 'default',
-        taskQueues: [TaskQueue.workflows, TaskQueue.llm],
-        maxCachedWorkflows: 0,
-        deps: { db: workerDb, llm: createLlmClient(stack.config), store: stack.store, prices: stack.config.KEEL_MODEL_PRICES, heartbeatIntervalMs: 200 },
-      });
-      running = workers.map((w) => w.run());
+      worker = await stack.spawnWorker('worker-via-proxy', { DATABASE_URL: url.toString() });
     });
     after(async () => {
-      for (const w of workers ?? []) w.shutdown();
-      await Promise.allSettled(running ?? []);
-      await workerDb?.$disconnect();
+      await worker?.kill('SIGKILL');
       await proxy?.close();
     });
 

@@ -5,16 +5,13 @@
  * run's model step is billed twice. The same processes then show their metrics and shut down
  * gracefully on SIGTERM.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { generatePayloadKeyEntry } from '../../src/codec/keys';
-import { createPrisma, type Db } from '../../src/db/client';
-import { createTestDatabase, type TestDatabase } from '../../src/db/testing';
-import { startModelServer, type ModelServer } from '../../src/model-server/server';
-import { spawnKeel, stopAll, waitForLog, logLines, type KeelProcess } from '../support/keel-processes';
-import { freePort } from '../support/processes';
-import { eventually, http, seedTenant, startTemporal } from '../support/stack';
+import type { Db } from '../../src/db/client';
+import type { ModelServer } from '../../src/model-server/server';
+import { freePort, logLines, stopAll, waitForLog, type KeelProcess } from '../support/processes';
+import { eventually, http, startStack, type TestStack } from '../support/stack';
 
 const RUNS = 200;
 
@@ -24,8 +21,7 @@ interface WorkerProcess extends KeelProcess {
 
 describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function () {
   this.timeout(240_000);
-  let database: TestDatabase;
-  let env: TestWorkflowEnvironment;
+  let stack: TestStack;
   let model: ModelServer;
   let db: Db;
   let apiKey: string;
@@ -37,52 +33,40 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
 
   async function startWorker(name: string): Promise<WorkerProcess> {
     const port = await freePort();
-    const worker = spawnKeel(name, 'src/worker/main.ts', {
-      ...commonEnv,
+    const worker = await stack.spawnWorker(name, {
       KEEL_WORKER_METRICS_PORT: String(port),
       KEEL_TEMPORAL_METRICS_PORT: String(await freePort()),
       KEEL_WORKER_SHUTDOWN_GRACE_MS: '20000',
     });
-    await waitForLog(worker, 'worker started');
     return Object.assign(worker, { metricsUrl: `http://127.0.0.1:${port}/metrics` });
   }
 
   before(async () => {
-    [database, env, model] = await Promise.all([createTestDatabase('scale'), startTemporal(), startModelServer({ port: 0, latencyMs: 20 })]);
-    db = createPrisma(database.url);
-    apiKey = (await seedTenant(db, 'scale')).apiKey;
-    commonEnv = {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: env.address,
-      OPENAI_BASE_URL: model.url,
-      OPENAI_API_KEY: 'test-model-key-must-not-be-logged',
-      KEEL_MODEL: 'keel-offline-1',
-      KEEL_MODEL_TIMEOUT_MS: '5000',
-      KEEL_PAYLOAD_KEYS: generatePayloadKeyEntry('scale'),
-      KEEL_METRICS_TOKEN: metricsToken,
-      KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: '20',
-      // All runs go in at once from one tenant: this proves scaling and crash recovery, not the
-      // per-tenant rate and in-flight limits (test/limits.test.ts), which would refuse most of them.
-      KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: String(RUNS * 10),
-      KEEL_RATE_LIMIT_PER_MINUTE: '100000',
-    };
-    const ports = [await freePort(), await freePort()];
-    for (const [i, port] of ports.entries()) {
-      const api = spawnKeel(`api-${i}`, 'src/api/main.ts', { ...commonEnv, KEEL_API_PORT: String(port), KEEL_API_SHUTDOWN_GRACE_MS: '20000' });
-      apis.push(Object.assign(api, { baseUrl: `http://127.0.0.1:${port}` }));
-    }
+    // No in-process workers: the work is done by worker processes, the requests go to API processes.
+    stack = await startStack({
+      label: 'scale',
+      workers: false,
+      env: {
+        OPENAI_API_KEY: 'test-model-key-must-not-be-logged',
+        KEEL_PAYLOAD_KEYS: generatePayloadKeyEntry('scale'),
+        KEEL_METRICS_TOKEN: metricsToken,
+        KEEL_WORKER_MAX_CONCURRENT_ACTIVITIES: '20',
+        // All runs go in at once from one tenant: this proves scaling and crash recovery, not the
+        // per-tenant rate and in-flight limits (test/limits.test.ts), which would refuse most of them.
+        KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: String(RUNS * 10),
+        KEEL_RATE_LIMIT_PER_MINUTE: '100000',
+      },
+    });
+    ({ model, db, apiKey } = stack);
+    model.setLatency(20);
+    commonEnv = stack.processEnv();
+    apis.push(...(await Promise.all([0, 1].map((i) => stack.spawnApi(`api-${i}`, { KEEL_API_SHUTDOWN_GRACE_MS: '20000' })))));
     workers.push(...(await Promise.all([startWorker('worker-0'), startWorker('worker-1')])));
-    await Promise.all(apis.map((a) => waitForLog(a, 'api listening')));
   });
 
   after(async () => {
     await stopAll(all());
-    await db?.$disconnect();
-    await model?.close();
-    await env?.teardown();
-    await database?.drop();
+    await stack?.stop();
   });
 
   const asApi = (i: number) => ({ baseUrl: apis[i % apis.length]!.baseUrl, apiKey });
@@ -150,7 +134,7 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
     // Who did the work, from Temporal's own record: the identity on every started activity.
     const identities = new Map<string, number>();
     for (const id of ids) {
-      const history = await env.client.workflow.getHandle(id).fetchHistory();
+      const history = await stack.env.client.workflow.getHandle(id).fetchHistory();
       for (const e of history.events ?? []) {
         const identity = e.activityTaskStartedEventAttributes?.identity;
         if (identity) identities.set(identity, (identities.get(identity) ?? 0) + 1);

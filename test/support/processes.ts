@@ -1,30 +1,95 @@
+/**
+ * Child processes for tests and the benchmark: Keel's own entry points (`npm run start:api`,
+ * `start:worker`, `npm start`) and the Temporal CLI, each with only the environment it is given,
+ * its output kept for assertions and failure messages, and a kill that waits for the exit.
+ * test/support/stack.ts builds environments from these; tests rarely need them directly.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { KEEL_SEARCH_ATTRIBUTE_FLAGS, PROJECT_ROOT, temporalCliPath } from '../../src/dev/temporal-cli';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/dev/temporal-cli';
 
-/** Real processes for fault tests: a worker or a Temporal dev server the test can kill. */
-export interface ChildHandle {
-  child: ChildProcess;
-  /** What the process wrote to stderr, for the failure message when it misbehaves. */
-  stderr(): string;
+export interface KeelProcess {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends the signal (if the process still runs) and waits for the exit. */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-function track(child: ChildProcess): ChildHandle {
-  let err = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    err = (err + c.toString('utf8')).slice(-20_000);
+/** Keel's entry points, run as `npm run …` runs them (without the .env file: tests pass every variable). */
+export type KeelEntry = 'src/api/main.ts' | 'src/worker/main.ts' | 'scripts/start.ts';
+
+export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>): KeelProcess {
+  // Only what the process needs: nothing from the test runner's own environment leaks in.
+  const proc = spawn(command, args, {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let out = '';
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  if (proc.pid === undefined) throw new Error(`${name} did not start`);
   return {
-    child,
-    stderr: () => err,
+    name,
+    proc,
+    pid: proc.pid,
+    output: () => out,
+    exited,
     async kill(signal) {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       await exited;
     },
   };
+}
+
+export function spawnKeel(name: string, entry: KeelEntry, env: Record<string, string>): KeelProcess {
+  return spawnProcess(name, process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, entry)], env);
+}
+
+/** Waits until the output matches; fails at once, with the output, if the process dies. */
+export async function waitForOutput(p: KeelProcess, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = p.output().match(pattern);
+    if (found) return found;
+    if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`${p.name} exited before printing ${pattern}:\n${p.output().slice(-3000)}`);
+    if (Date.now() > until) throw new Error(`Timed out waiting for ${p.name} to print ${pattern}:\n${p.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits for a JSON log line with this `msg`; fails at once, with the output, if the process dies. */
+export async function waitForLog(p: KeelProcess, msg: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = logLines(p).find((entry) => entry.msg === msg);
+    if (found) return found;
+    if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`${p.name} exited before logging "${msg}":\n${p.output().slice(-3000)}`);
+    if (Date.now() > until) throw new Error(`Timed out waiting for ${p.name} to log "${msg}":\n${p.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function logLines(p: KeelProcess): Array<Record<string, unknown>> {
+  return p
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Stops the processes with the signal (SIGKILL unless told) and waits for all of them. */
+export async function stopAll(processes: KeelProcess[], signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  await Promise.all(processes.map((p) => p.kill(signal)));
 }
 
 export async function freePort(): Promise<number> {
@@ -33,28 +98,4 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** `npm run start:worker`, as a child process with its own environment. */
-export function spawnWorker(env: Record<string, string>): ChildHandle {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    cwd: PROJECT_ROOT,
-    // Metrics on an ephemeral port and Temporal's exporter off: parallel test workers never collide on ports.
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'error', KEEL_WORKER_METRICS_PORT: '0', KEEL_TEMPORAL_METRICS_PORT: '0', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return track(child);
-}
-
-/** A Temporal dev server persisting to a SQLite file, so it can be stopped and started again. */
-export function spawnTemporal(opts: { port: number; dbFile: string }): ChildHandle {
-  const child = spawn(
-    temporalCliPath(),
-    [
-      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(opts.port),
-      '--db-filename', opts.dbFile, '--log-level', 'error', ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return track(child);
 }

@@ -1,18 +1,25 @@
 /**
- * The real stack for integration tests: a Temporal dev server on free ports (the CLI binary
- * set-up installed), a fresh Postgres database built from the migrations, the offline model
- * server over HTTP, Keel's workers and the API on a free port. Only the model endpoint is a
- * stand-in, and it is reached through the real `openai` SDK.
+ * The one module that builds test environments, for integration tests, fault tests, the scale
+ * test and the benchmark (model: sdk-typescript's packages/test/src/helpers-integration.ts):
+ *
+ * - `startTemporal()`: the Temporal CLI dev server on a free port (optionally persisted to a
+ *   SQLite file, so a fault test can restart it), as a TestWorkflowEnvironment;
+ * - `startStack()`: that server plus a fresh Postgres database built from the migrations, the
+ *   offline model server over HTTP, Keel's workers and the API, in this process; and
+ * - `stack.spawnWorker()` / `stack.spawnApi()`: Keel's real entry points as child processes with
+ *   the stack's configuration, for tests that need process boundaries (SIGKILL, SIGTERM, N copies).
+ *
+ * Only the model endpoint is a stand-in, and it is reached through the real `openai` SDK.
  */
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
@@ -23,13 +30,81 @@ import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
 import { createPrisma, type Db } from '../../src/db/client';
 import { createTestDatabase } from '../../src/db/testing';
-import { temporalCliPath } from '../../src/dev/temporal-cli';
+import { devServerArgs, temporalCliPath } from '../../src/dev/temporal-cli';
 import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { createObjectStore, type ObjectStore } from '../../src/storage';
-import { KEEL_SEARCH_ATTRIBUTES, TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
-import { alertWebhookFromConfig, createKeelWorkers } from '../../src/worker/worker';
+import { TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
+import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from '../../src/worker/worker';
+import { Cleanup } from './cleanup';
 import { checkerFor } from './openapi-check';
+import { freePort, spawnKeel, spawnProcess, waitForLog, type KeelProcess } from './processes';
+
+/**
+ * A Temporal dev server this module started, with the SDK's test environment on top (client,
+ * connections, address). `teardown()` closes the connections and stops the server.
+ */
+export class TemporalServer extends TestWorkflowEnvironment {
+  private child!: KeelProcess;
+  private args!: string[];
+
+  /** The server's OS process, for CPU accounting. */
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** What the server wrote, for failure messages. */
+  output(): string {
+    return this.child.output();
+  }
+
+  /** Stops the server (SIGTERM) and starts it again on the same port and file; needs `dbFile`. */
+  async restart(): Promise<void> {
+    await this.child.kill('SIGTERM');
+    this.child = await launchDevServer(this.address, this.args);
+  }
+
+  override async teardown(): Promise<void> {
+    await super.teardown();
+    await this.child.kill('SIGTERM');
+  }
+
+  static async launch(opts: { dbFile?: string } = {}): Promise<TemporalServer> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const args = devServerArgs({ ip: '127.0.0.1', port: Number(address.split(':')[1]), dbFile: opts.dbFile });
+    const proc = await launchDevServer(address, args);
+    try {
+      const env = (await TemporalServer.createFromExistingServer({ address, namespace: 'default' })) as TemporalServer;
+      env.child = proc;
+      env.args = args;
+      return env;
+    } catch (err) {
+      await proc.kill('SIGKILL');
+      throw err;
+    }
+  }
+}
+
+async function launchDevServer(address: string, args: string[]): Promise<KeelProcess> {
+  const proc = spawnProcess('temporal', temporalCliPath(), args, {});
+  try {
+    await eventually(async () => {
+      if (proc.proc.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${proc.proc.exitCode}:\n${proc.output()}`);
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        // The frontend answers before the namespace exists; workers need the namespace.
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return true;
+      } finally {
+        await connection.close();
+      }
+    }, `the Temporal dev server at ${address}`, 30_000);
+  } catch (err) {
+    await proc.kill('SIGKILL');
+    throw err;
+  }
+  return proc;
+}
 
 export interface TestStack {
   baseUrl: string;
@@ -38,25 +113,40 @@ export interface TestStack {
   config: Config;
   db: Db;
   temporal: Client;
-  env: TestWorkflowEnvironment;
+  env: TemporalServer;
   model: ModelServer;
   /** The API's Redis client (rate limits), for tests that build a second API process. */
   redis: Redis;
   store: ObjectStore;
+  /** The in-process Keel workers (none with `workers: false`). */
+  workers: Worker[];
   /** Adds another tenant with its own key, for isolation tests. */
   addTenant(name: string, scopes?: string[]): Promise<{ tenantId: string; apiKey: string }>;
+  /** The environment a Keel process needs to join this stack (plus `extra`). */
+  processEnv(extra?: Record<string, string>): Record<string, string>;
+  /** `npm run start:worker` against this stack; resolves once it polls. Stopped with the stack. */
+  spawnWorker(name?: string, extra?: Record<string, string>): Promise<KeelProcess>;
+  /** `npm run start:api` against this stack on a free port; resolves once it listens. Stopped with the stack. */
+  spawnApi(name?: string, extra?: Record<string, string>): Promise<KeelProcess & { baseUrl: string }>;
   stop(): Promise<void>;
 }
 
 export interface StackOptions {
   label: string;
   env?: Record<string, string>;
-  /** Start without workers, to observe queued runs or to start them later. */
+  /** Start without in-process workers, to observe queued runs or to run workers as processes. */
   workers?: boolean;
   /** Object storage; default: a fresh local directory. */
   store?: ObjectStore;
   /** The API's logger; default: silent. */
   log?: Logger;
+  /** Persist Temporal to this SQLite file, so `stack.env.restart()` keeps its state. */
+  temporalDbFile?: string;
+  /**
+   * Production worker settings (the benchmark): the workflow cache on and the worker options from
+   * config. Tests keep the cache off so every workflow task replays its history.
+   */
+  production?: boolean;
 }
 
 let runtimeInstalled = false;
@@ -64,21 +154,17 @@ let runtimeInstalled = false;
 /** The SDK logs every retried activity as a warning; tests expect those, so only errors show. */
 export function quietRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+  });
   runtimeInstalled = true;
 }
 
-export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+/** A Temporal dev server on a free port with Keel's search attributes; `teardown()` stops it. */
+export async function startTemporal(opts: { dbFile?: string } = {}): Promise<TemporalServer> {
   quietRuntime();
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: temporalCliPath() },
-      searchAttributes: KEEL_SEARCH_ATTRIBUTES,
-      ip: '127.0.0.1',
-      ui: false,
-      extraArgs: ['--log-level', 'error'],
-    },
-  });
+  return TemporalServer.launch(opts);
 }
 
 /** A tenant with one key; by default the key has every scope, so tests of any route can use it. */
@@ -93,11 +179,27 @@ export async function seedTenant(db: Db, name: string, scopes: string[] = [...SC
 }
 
 export async function startStack(opts: StackOptions): Promise<TestStack> {
+  const cleanup = new Cleanup();
+  try {
+    return await buildStack(opts, cleanup);
+  } catch (err) {
+    await cleanup.run();
+    throw err;
+  }
+}
+
+async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestStack> {
   const database = await createTestDatabase(opts.label);
-  const env = await startTemporal();
+  cleanup.add('database', () => database.drop());
+  const env = await startTemporal({ dbFile: opts.temporalDbFile });
+  cleanup.add('Temporal dev server', () => env.teardown());
   const model = await startModelServer({ port: 0 });
-  const config = loadConfig({
-    NODE_ENV: 'test',
+  cleanup.add('model server', () => model.close());
+  const dataDir = await mkdtemp(path.join(tmpdir(), `keel-${opts.label}-`));
+  cleanup.add('data directory', () => rm(dataDir, { recursive: true, force: true }));
+  // Kept as variables, not only as parsed config, so child processes get the very same settings.
+  const configEnv: Record<string, string> = {
+    NODE_ENV: opts.production ? 'production' : 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: database.url,
     TEMPORAL_ADDRESS: env.address,
@@ -105,39 +207,77 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     OPENAI_API_KEY: 'test',
     KEEL_MODEL: 'keel-offline-1',
     KEEL_MODEL_TIMEOUT_MS: '5000',
-    KEEL_DATA_DIR: await mkdtemp(path.join(tmpdir(), `keel-${opts.label}-`)),
+    KEEL_DATA_DIR: dataDir,
     KEEL_REDIS_PREFIX: `keel-test:${opts.label}:${randomUUID()}:`,
     ...opts.env,
-  });
+  };
+  const config = loadConfig(configEnv);
   const db = createPrisma(config.DATABASE_URL);
+  cleanup.add('API database client', () => db.$disconnect());
   const seeded = await seedTenant(db, 'tenant-a');
   const store = opts.store ?? createObjectStore(config);
   const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
   const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];
-  const running: Array<Promise<void>> = [];
   if (opts.workers !== false) {
+    // The workers' own pool, as a separate worker process would have.
+    const workerDb = createPrisma(config.DATABASE_URL);
+    cleanup.add('workers database client', () => workerDb.$disconnect());
+    const fromConfig = workerOptionsFromConfig(config);
     workers.push(
       ...(await createKeelWorkers({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
         taskQueues: [TaskQueue.workflows, TaskQueue.llm, TaskQueue.ingest],
-        maxCachedWorkflows: 0,
         dataConverter,
-        deps: { db, llm: createLlmClient(config), store, ...activityOptionsFromConfig(config), heartbeatIntervalMs: 200, alertWebhook: alertWebhookFromConfig(config) },
+        ...(opts.production
+          ? { maxConcurrentActivities: fromConfig.maxConcurrentActivities, llmMaxPerSecond: fromConfig.llmMaxPerSecond }
+          : { maxCachedWorkflows: 0 }),
+        deps: {
+          db: workerDb,
+          llm: createLlmClient(config),
+          store,
+          ...activityOptionsFromConfig(config),
+          ...(opts.production ? {} : { heartbeatIntervalMs: 200 }),
+          alertWebhook: alertWebhookFromConfig(config),
+        },
       })),
     );
-    running.push(...workers.map((w) => w.run()));
+    cleanup.add('workers', runWorkers(workers));
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  cleanup.add('Redis client', async () => redis.disconnect());
   const app = createApp({ db, temporal, config, store, log: opts.log ?? pino({ level: 'silent' }), redis });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  const server: Server = createServer(app);
+  // A burst (the benchmark, limit tests) opens hundreds of connections at once; the default backlog (511) can refuse some.
+  server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  cleanup.add('API server', async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   });
   const { port } = server.address() as AddressInfo;
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+
+  const processEnv = (extra: Record<string, string> = {}) => ({
+    ...configEnv,
+    LOG_LEVEL: 'error',
+    // Metrics on an ephemeral port and Temporal's exporter off: several workers never collide on ports.
+    KEEL_WORKER_METRICS_PORT: '0',
+    KEEL_TEMPORAL_METRICS_PORT: '0',
+    ...extra,
+  });
+  const track = <T extends KeelProcess>(p: T): T => {
+    cleanup.add(p.name, () => p.kill('SIGKILL'));
+    return p;
+  };
+  let spawned = 0;
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -150,18 +290,38 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
     model,
     redis,
     store,
+    workers,
     addTenant: (name, scopes) => seedTenant(db, name, scopes),
-    async stop() {
-      await new Promise<void>((r) => server.close(() => r()));
-      server.closeAllConnections();
-      for (const w of workers) w.shutdown();
-      await Promise.allSettled(running);
-      await db.$disconnect();
-      redis.disconnect();
-      await model.close();
-      await env.teardown();
-      await database.drop();
+    processEnv,
+    async spawnWorker(name = `worker-${++spawned}`, extra = {}) {
+      const worker = track(spawnKeel(name, 'src/worker/main.ts', processEnv({ LOG_LEVEL: 'info', ...extra })));
+      await waitForLog(worker, 'worker started');
+      return worker;
     },
+    async spawnApi(name = `api-${++spawned}`, extra = {}) {
+      const apiPort = extra.KEEL_API_PORT ?? String(await freePort());
+      const api = track(spawnKeel(name, 'src/api/main.ts', processEnv({ LOG_LEVEL: 'info', KEEL_API_PORT: apiPort, ...extra })));
+      await waitForLog(api, 'api listening');
+      return Object.assign(api, { baseUrl: `http://127.0.0.1:${apiPort}` });
+    },
+    stop: () => cleanup.run(),
+  };
+}
+
+/** Runs workers and returns an idempotent stop; a worker that dies is reported, not swallowed. */
+export function runWorkers(workers: Worker[], label = 'Keel'): () => Promise<void> {
+  const running = workers.map((w) =>
+    w.run().catch((err: unknown) => {
+      console.error(`a ${label} worker stopped with an error: ${err instanceof Error ? err.message : String(err)}`);
+    }),
+  );
+  let stopping: Promise<void> | undefined;
+  return () => {
+    stopping ??= (async () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.all(running);
+    })();
+    return stopping;
   };
 }
 

@@ -2,12 +2,12 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { PayloadDecryptionError } from '../../codec/aes-gcm-codec';
+import { CodecPayloads, fromJson, toJson } from '../../codec/remote-codec';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import { authenticate } from '../auth';
 import { defineRoute } from '../define-route';
 import { HttpProblem, problems } from '../problem';
-import { storableString } from '../../schemas/strings';
 
 /**
  * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
@@ -16,9 +16,6 @@ import { storableString } from '../../schemas/strings';
  * scope may use it; the browser reaches it cross-origin from the Web UI's origin.
  */
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
-const JsonPayload = z.object({ metadata: z.record(storableString(), base64).optional(), data: base64.optional() }).strict();
-const CodecRequest = z.object({ payloads: z.array(JsonPayload).max(1000) }).strict().meta({ id: 'CodecPayloads' });
 /** Built per app: the one namespace this deployment serves is the only value the header may take. */
 const codecHeaders = (namespace: string) =>
   z.object({
@@ -27,22 +24,6 @@ const codecHeaders = (namespace: string) =>
 /** `"hello"` as Temporal's JSON converter encodes it. */
 const examplePlain = { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImhlbGxvIg==' }] };
 const exampleEncrypted = { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==', 'encryption-key-id': 'azI=' }, data: 'q3JxZ2VyYXRlZA==' }] };
-type JsonPayload = z.infer<typeof JsonPayload>;
-
-function fromJson(p: JsonPayload): Payload {
-  return {
-    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
-    data: Buffer.from(p.data ?? '', 'base64'),
-  };
-}
-
-function toJson(p: Payload): JsonPayload {
-  return {
-    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
-    data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
-  };
-}
-
 /** CORS for the Web UI's origin only; preflights are answered before authentication, as browsers send no credentials on them. */
 function uiCors(uiUrl: string): RequestHandler {
   const allowed = new URL(uiUrl).origin;
@@ -78,8 +59,8 @@ export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec 
         headers: codecHeaders(deps.config.TEMPORAL_NAMESPACE),
         // Decode's example is a plain payload, which it passes through: an encrypted example could
         // only name a key id this deployment does not hold.
-        body: CodecRequest, bodyExample: examplePlain,
-        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecRequest, example: op === 'decode' ? examplePlain : exampleEncrypted } },
+        body: CodecPayloads, bodyExample: examplePlain,
+        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecPayloads, example: op === 'decode' ? examplePlain : exampleEncrypted } },
         // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
         problems: [{ status: 422, description: 'A payload that is well formed but cannot be decoded: not Keel\'s, tampered with, or encrypted with a key id this deployment does not hold (`undecodable-payload`).' }],
       },

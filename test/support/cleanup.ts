@@ -17,7 +17,7 @@ export class Cleanup {
         try {
           await withDeadline(step.fn(), 30_000, `stopping ${step.name}`);
         } catch (err) {
-          console.error(`bench: cleanup of ${step.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+          console.error(`cleanup of ${step.name} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
     })();
