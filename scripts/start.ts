@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole stack on one machine. Temporal dev server (state persisted in
  * KEEL_DATA_DIR, Web UI), the offline model server when no model endpoint is configured, the
- * worker and the API. Ctrl-C or SIGTERM stops every child and waits for them.
+ * worker and the API. A Keel process that dies is restarted with backoff; Temporal dying stops
+ * the stack. Ctrl-C or SIGTERM stops every child and waits for them.
  */
 import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { buildId } from '../src/build-info';
 import { loadConfig } from '../src/config';
 import { AesGcmPayloadCodec } from '../src/codec/aes-gcm-codec';
+import { DEFAULT_RESTART_POLICY, restartDelay } from '../src/dev/restart-policy';
 import { devServerArgs, PROJECT_ROOT, temporalCliPath } from '../src/dev/temporal-cli';
 import { startUiCodecServer } from '../src/dev/ui-codec-server';
 
@@ -31,15 +33,34 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream | null, out: No
   });
 }
 
-function launch(name: string, command: string, args: string[]): ChildProcess {
+/**
+ * Starts a child. A Keel process (API, worker, model server) that dies is started again after
+ * a backoff (src/dev/restart-policy.ts), logged, while the rest of the stack keeps running:
+ * a request or a document that kills the API or a worker must not take Temporal and every
+ * other tenant down with it. Temporal dying stops the stack: it holds the state everything
+ * else needs, and restarting it under a running worker and API would hide why it died.
+ */
+function launch(name: string, command: string, args: string[], restartPrevDelayMs?: number): ChildProcess {
+  const startedAt = Date.now();
   const proc = spawn(command, args, { cwd: PROJECT_ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   prefixLines(name, proc.stdout, process.stdout);
   prefixLines(name, proc.stderr, process.stderr);
   proc.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`[start] ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack.`);
+    if (stopping) return;
+    const how = signal ?? `code ${code}`;
+    if (name === 'temporal') {
+      console.error(`[start] ${name} exited unexpectedly (${how}); stopping the stack.`);
       void stopAll(1);
+      return;
     }
+    const delay = restartDelay(DEFAULT_RESTART_POLICY, restartPrevDelayMs, Date.now() - startedAt);
+    console.error(`[start] ${name} exited unexpectedly (${how}) after ${Math.round((Date.now() - startedAt) / 1000)} s; restarting it in ${delay} ms.`);
+    setTimeout(() => {
+      if (stopping) return;
+      const index = children.findIndex((c) => c.proc === proc);
+      if (index >= 0) children.splice(index, 1);
+      launch(name, command, args, delay);
+    }, delay);
   });
   children.push({ name, proc });
   return proc;

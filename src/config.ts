@@ -27,6 +27,8 @@ export const ConfigSchema = z.object({
   KEEL_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
   KEEL_MAX_INFLIGHT_RUNS_PER_TENANT: positiveInt.default(100),
   KEEL_REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  /** An API key's `lastUsedAt` is written at most once per this interval (one conditional UPDATE). */
+  KEEL_KEY_LAST_USED_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
   /** Origins allowed to call the API from a browser; empty: no CORS headers, `*`: any origin. */
   KEEL_CORS_ORIGINS: csv.default([]),
   KEEL_REDIS_PREFIX: z.string().default('keel:'),
@@ -110,9 +112,29 @@ export const ConfigSchema = z.object({
   KEEL_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** Embedding model; unset with a real endpoint means lexical retrieval only. */
   KEEL_EMBEDDING_MODEL: z.string().optional(),
+  /**
+   * Bounds on document parsing (README "Security: bounds and hostile input"): a document past one
+   * fails its ingest at once with DocumentRejected and the bound's name as its reason.
+   */
+  KEEL_DOC_MAX_PAGES: positiveInt.default(2_000),
+  KEEL_DOC_MAX_EXPANDED_BYTES: positiveInt.default(200 * 1024 * 1024),
+  KEEL_DOC_MAX_EXPANSION_RATIO: positiveInt.default(100),
+  KEEL_DOC_MAX_NESTING: positiveInt.default(500),
+  KEEL_DOC_PARSE_TIMEOUT_MS: positiveInt.default(180_000),
+  KEEL_DOC_PARSE_MAX_HEAP_MB: z.coerce.number().int().min(16).default(1_024),
+  KEEL_DOC_PARSE_CONCURRENCY: positiveInt.default(2),
+  /** Attempts of an ingest step that may die with their worker before the step fails for good. */
+  KEEL_INGEST_MAX_CRASHED_ATTEMPTS: positiveInt.default(2),
   KEEL_CHUNK_MAX_TOKENS: positiveInt.default(300),
   KEEL_CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(50),
   KEEL_RETRIEVAL_TOP_K: positiveInt.default(5),
+  /** Activity results above this many bytes of JSON go to object storage; workflows carry the key (claim-check). */
+  KEEL_INLINE_PAYLOAD_MAX_BYTES: positiveInt.default(32_768),
+  /** Bounds on extraction schemas (src/extraction/schema-guard.ts); a schema over one is a 400. */
+  KEEL_SCHEMA_MAX_BYTES: positiveInt.default(131_072),
+  KEEL_SCHEMA_MAX_DEPTH: positiveInt.default(32),
+  KEEL_SCHEMA_MAX_PROPERTIES: positiveInt.default(1_000),
+  KEEL_SCHEMA_MAX_LOWER_BOUND: positiveInt.default(10_000),
   /** Limits on answer strategies a request may ask for. */
   KEEL_MAX_CANDIDATES: positiveInt.default(5),
   KEEL_MAX_REFINE_ROUNDS: positiveInt.default(3),

@@ -124,17 +124,32 @@ export interface IngestResult {
   corpusVersion: number;
 }
 
+/**
+ * Where an extraction reads its text: a document, or inline text in object storage (`textKey`).
+ * `text` is the inline form of runs recorded before claim-check; the API no longer sends it.
+ */
+export type ExtractSource = { documentId: string } | { textKey: string } | { text: string };
+/** [start, end) character offsets of a section in its source text. */
+export type TextRange = [number, number];
+/** One section's validated data, inline or in object storage. */
+export interface ExtractSectionPart {
+  data?: unknown;
+  resultKey?: string;
+}
+
 export interface ExtractWorkflowInput {
   runId: string;
   tenantId: string;
-  source: { documentId: string } | { text: string };
+  source: ExtractSource;
   schema: Record<string, unknown>;
   schemaName?: string;
   options: ModelOptions;
 }
 
 export interface ExtractResult {
+  /** Null when the merged data was too large to carry inline: then `resultKey` holds it (the run row always has it). */
   data: unknown;
+  resultKey?: string;
   sections: number;
   repaired: boolean;
   model: string;

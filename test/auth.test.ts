@@ -233,7 +233,9 @@ describe('auth: scopes, keys and tenant isolation', function () {
     });
 
     it('creates a key through the admin API, shows the secret once and stores only its hash', async () => {
-      const created = await http<{ id: string; key: string; prefix: string; scopes: string[] }>(as(adminKey), 'POST', '/v1/admin/keys', {
+      // An admin-only key cannot hand out scopes it lacks; the stack's key holds them all.
+      assertProblem(await http(as(adminKey), 'POST', '/v1/admin/keys', { body: { name: 'ci', scopes: ['runs:read'] } }), 403, 'scope-not-held');
+      const created = await http<{ id: string; key: string; prefix: string; scopes: string[] }>(as(stack.apiKey), 'POST', '/v1/admin/keys', {
         body: { name: 'ci', scopes: ['runs:read'] },
       });
       assert.equal(created.status, 201);

@@ -5,6 +5,7 @@ import { judgeScore } from '../src/model-server/answer';
 import { REFINE_GOOD_ENOUGH } from '../src/workflows/strategies';
 import { recordHistory } from './support/histories';
 import { http, startStack, waitForRun as waitForRunIn, type TestStack } from './support/stack';
+import { uploadDocument } from './support/uploads';
 
 const FIXTURES = path.join(__dirname, 'fixtures/documents');
 
@@ -16,24 +17,9 @@ interface RunBody {
   steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string; tokensIn: number | null }> }>;
 }
 
-interface UploadBody {
-  id: string;
-  versionId: string;
-  ingestRunId: string;
-  status: string;
-  deduplicated?: boolean;
-}
-
 const waitForRun = (stack: Pick<TestStack, 'baseUrl' | 'apiKey'>, id: string) => waitForRunIn<RunBody>(stack, id, 60_000);
 
-async function upload(stack: TestStack, bytes: Buffer, fileName: string, type: string, fields: Record<string, string> = {}) {
-  const form = new FormData();
-  for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.append('file', new Blob([new Uint8Array(bytes)], { type }), fileName);
-  // Through http(), so every upload answer is checked against the OpenAPI document too.
-  const res = await http<UploadBody & { type?: string; detail?: string }>(stack, 'POST', '/v1/documents', { form });
-  return { status: res.status, contentType: res.headers.get('content-type'), body: res.body };
-}
+const upload = uploadDocument;
 
 async function startRun(stack: TestStack, body: unknown): Promise<string> {
   const res = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body });

@@ -2,7 +2,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../src/codec/aes-gcm-codec';
+import { ENCRYPTED_ENCODING, KEY_ID_METADATA, TENANT_METADATA } from '../src/codec/aes-gcm-codec';
 import { generatePayloadKeyEntry } from '../src/codec/keys';
 import { generateApiKey } from '../src/auth/api-keys';
 import { createApiKey } from '../src/auth/key-admin';
@@ -102,6 +102,49 @@ describe('encrypted Temporal payloads', function () {
     assert.equal(bad.status, 422);
     const otherNamespace = await http(stack, 'POST', '/codec/decode', { body: wire, apiKey: operatorKey, headers: { 'x-namespace': 'other' } });
     assert.equal(otherNamespace.status, 400);
+  });
+
+  it("decodes for an operator only its own tenant's payloads, and encodes only for its tenant", async () => {
+    const { id, startedInput } = await runToEnd();
+    // Every encrypted payload the client and the workers wrote names the run's tenant.
+    const history = await stack.env.client.workflow.getHandle(id).fetchHistory();
+    const payloads = (history.events ?? []).flatMap((e) => [
+      ...(e.workflowExecutionStartedEventAttributes?.input?.payloads ?? []),
+      ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+      ...(e.activityTaskCompletedEventAttributes?.result?.payloads ?? []),
+      ...(e.workflowExecutionCompletedEventAttributes?.result?.payloads ?? []),
+    ]);
+    assert.ok(payloads.length > 5);
+    for (const p of payloads) assert.equal(Buffer.from(p.metadata![TENANT_METADATA]!).toString(), stack.tenantId);
+
+    const other = await stack.addTenant('other-operator', ['operator']);
+    const wire = {
+      payloads: [
+        {
+          metadata: Object.fromEntries(Object.entries(startedInput.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+          data: Buffer.from(startedInput.data!).toString('base64'),
+        },
+      ],
+    };
+    const foreign = await http<{ payloads: Array<{ metadata: Record<string, string>; data: string }> }>(stack, 'POST', '/codec/decode', { body: wire, apiKey: other.apiKey });
+    assert.equal(foreign.status, 200);
+    assert.deepEqual(foreign.body.payloads[0], wire.payloads[0], "another tenant's payload comes back still sealed");
+    assert.ok(!Buffer.from(foreign.body.payloads[0]!.data, 'base64').toString('utf8').includes(marker));
+
+    // What the other tenant encodes is bound to it: this tenant's operator cannot open it, it can.
+    const plain = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from(JSON.stringify(marker)).toString('base64') }] };
+    const sealed = await http<{ payloads: Array<{ metadata: Record<string, string>; data: string }> }>(stack, 'POST', '/codec/encode', { body: plain, apiKey: other.apiKey });
+    assert.equal(sealed.status, 200);
+    assert.equal(Buffer.from(sealed.body.payloads[0]!.metadata[TENANT_METADATA]!, 'base64').toString(), other.tenantId);
+    const mine = await http<{ payloads: Array<{ data: string }> }>(stack, 'POST', '/codec/decode', { body: sealed.body, apiKey: operatorKey });
+    assert.deepEqual(mine.body.payloads[0], sealed.body.payloads[0]);
+    const theirs = await http<{ payloads: Array<{ data: string }> }>(stack, 'POST', '/codec/decode', { body: sealed.body, apiKey: other.apiKey });
+    assert.equal(Buffer.from(theirs.body.payloads[0]!.data, 'base64').toString(), JSON.stringify(marker));
+
+    // Relabelling a payload with the caller's tenant does not open it: the tenant is authenticated.
+    const relabelled = { payloads: [{ ...wire.payloads[0]!, metadata: { ...wire.payloads[0]!.metadata, [TENANT_METADATA]: Buffer.from(other.tenantId).toString('base64') } }] };
+    const forged = await http<{ type: string }>(stack, 'POST', '/codec/decode', { body: relabelled, apiKey: other.apiKey });
+    assert.equal(forged.status, 422);
   });
 
   it("lets Temporal's own CLI show decrypted history through the endpoint", async () => {

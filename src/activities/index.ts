@@ -7,7 +7,7 @@ import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
-import { createIngestActivities } from './ingest';
+import { createIngestActivities, type IngestLimits } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
 import { createSanitizeActivities } from './sanitize';
@@ -29,6 +29,10 @@ export interface ActivityDeps {
   /** KEEL_BUILD_ID: the code version recorded with every ledger attempt (default: git). */
   buildId?: string;
   metrics?: KeelMetrics;
+  /** Activity results above this many bytes of JSON go to object storage (claim-check). */
+  inlinePayloadMaxBytes?: number;
+  /** Bounds on document parsing and crashed attempts; unset: DEFAULT_INGEST_LIMITS. */
+  ingestLimits?: Partial<IngestLimits>;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
 }
@@ -38,10 +42,10 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createSanitizeActivities(deps.db, deps.metrics),
     ...createGenerateActivities(deps),
-    ...createRunStatusActivities(deps.db, deps.metrics),
+    ...createRunStatusActivities(deps.db, deps.metrics, deps.store),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
-    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 } }),
+    ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 }, limits: deps.ingestLimits }),
     ...createExtractActivities({ ...deps, jsonSchemaFormat: deps.jsonSchemaFormat ?? true }),
     ...createAlertActivities(deps.alertWebhook),
   };
@@ -50,8 +54,20 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 /** The parts of ActivityDeps that come from configuration. */
-export function activityOptionsFromConfig(config: import('../config').Config): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId'> {
+export function activityOptionsFromConfig(
+  config: import('../config').Config,
+): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits' | 'inlinePayloadMaxBytes'> {
   return {
+    ingestLimits: {
+      maxPages: config.KEEL_DOC_MAX_PAGES,
+      maxExpandedBytes: config.KEEL_DOC_MAX_EXPANDED_BYTES,
+      maxExpansionRatio: config.KEEL_DOC_MAX_EXPANSION_RATIO,
+      maxNesting: config.KEEL_DOC_MAX_NESTING,
+      timeoutMs: config.KEEL_DOC_PARSE_TIMEOUT_MS,
+      maxHeapMb: config.KEEL_DOC_PARSE_MAX_HEAP_MB,
+      concurrency: config.KEEL_DOC_PARSE_CONCURRENCY,
+      maxCrashedAttempts: config.KEEL_INGEST_MAX_CRASHED_ATTEMPTS,
+    },
     prices: config.KEEL_MODEL_PRICES,
     promptsDir: config.KEEL_PROMPTS_DIR,
     buildId: config.KEEL_BUILD_ID,
@@ -59,5 +75,6 @@ export function activityOptionsFromConfig(config: import('../config').Config): P
     chunking: { maxTokens: config.KEEL_CHUNK_MAX_TOKENS, overlapTokens: config.KEEL_CHUNK_OVERLAP_TOKENS },
     retrievalTopK: config.KEEL_RETRIEVAL_TOP_K,
     jsonSchemaFormat: config.KEEL_MODEL_JSON_SCHEMA,
+    inlinePayloadMaxBytes: config.KEEL_INLINE_PAYLOAD_MAX_BYTES,
   };
 }

@@ -124,3 +124,15 @@ export async function withLedger<T>(
     throw err;
   }
 }
+
+/**
+ * Earlier attempts of the current activity (same workflow run) that recorded their start and
+ * never an outcome: withLedger records `failed` for every attempt that ends, even by
+ * cancellation, so such a row means the process running the attempt died.
+ */
+export async function crashedAttempts(db: Db, runId: string): Promise<number> {
+  const info = Context.current().info;
+  return db.runStep.count({
+    where: { runId, workflowRunId: info.workflowExecution?.runId ?? 'standalone', activityId: info.activityId, attempt: { lt: info.attempt }, status: 'started' },
+  });
+}

@@ -3,6 +3,8 @@ import { Prisma } from '../generated/prisma/client';
 import type { Db } from '../db/client';
 import type { KeelMetrics } from '../metrics/metrics';
 import { TERMINAL_STATUSES, type RunStatus } from '../shared';
+import type { ObjectStore } from '../storage';
+import { readJson } from '../storage/claim-check';
 import { withLedger } from './ledger';
 
 export interface RunError {
@@ -15,7 +17,7 @@ export interface RunError {
  * Run-row transitions. Each is a single conditional UPDATE, so a retried or re-delivered
  * write changes nothing the second time, and a terminal status is never overwritten.
  */
-export function createRunStatusActivities(db: Db, metrics?: KeelMetrics) {
+export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore) {
   const terminal = Prisma.join([...TERMINAL_STATUSES]);
   return {
     async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
@@ -49,12 +51,20 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics) {
         WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status = 'needs_attention'`;
     },
 
-    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string }): Promise<void> {
+    /** `resultKey`: the result's `data` is in object storage (claim-check); the run row gets it inline. */
+    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string; resultKey?: string }): Promise<void> {
+      let result = input.result;
+      if (input.resultKey !== undefined) {
+        if (!store) throw new Error('storeResult got a resultKey but this worker has no object store');
+        const { data } = await readJson<{ data: unknown }>(store, input.tenantId, input.resultKey);
+        const { resultKey: _key, ...rest } = input.result as Record<string, unknown>;
+        result = { ...rest, data };
+      }
       // The run turns `completed` in the same transaction that closes this step's ledger row,
       // so a reader never sees a completed run with an open step.
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, () => [
         db.$executeRaw`
-          UPDATE run SET status = 'completed', result = ${JSON.stringify(input.result)}::jsonb,
+          UPDATE run SET status = 'completed', result = ${JSON.stringify(result)}::jsonb,
                  model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
           WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`,
       ]);

@@ -109,7 +109,7 @@ export function createApp(deps: ApiDeps): Express {
   if (deps.config.KEEL_PAYLOAD_KEYS) {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
-  app.use('/v1', authenticate(deps.db), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
+  app.use('/v1', authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS }), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
   app.use(runsRouter({ ...deps, metrics }));
   app.use(documentsRouter(deps));
   app.use(operatorRouter(deps));

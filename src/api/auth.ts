@@ -23,7 +23,8 @@ declare global {
  * `req.auth.tenantId` and scopes its queries with it. Unknown, malformed and revoked keys get
  * the same answer, so the response tells an attacker nothing.
  */
-export function authenticate(db: Db): RequestHandler {
+export function authenticate(db: Db, opts: { lastUsedIntervalMs?: number } = {}): RequestHandler {
+  const interval = opts.lastUsedIntervalMs ?? DEFAULT_LAST_USED_INTERVAL_MS;
   return (req, _res, next) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -41,10 +42,27 @@ export function authenticate(db: Db): RequestHandler {
           return;
         }
         req.auth = { tenantId: row.tenantId, keyId: row.id, scopes: row.scopes };
+        touchLastUsed(db, row.id, row.lastUsedAt, interval);
         next();
       })
       .catch(next);
   };
+}
+
+export const DEFAULT_LAST_USED_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * `lastUsedAt` to within `interval`, without a write per request: nothing when the row we just
+ * read is fresh, else one conditional UPDATE that only the first of concurrent requests (on any
+ * API process) wins. Off the request's path: a failed write costs a stale timestamp, not a 500.
+ */
+function touchLastUsed(db: Db, keyId: string, lastUsedAt: Date | null, interval: number): void {
+  const now = new Date();
+  if (lastUsedAt && now.getTime() - lastUsedAt.getTime() < interval) return;
+  const stale = new Date(now.getTime() - interval);
+  void db.apiKey
+    .updateMany({ where: { id: keyId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: stale } }] }, data: { lastUsedAt: now } })
+    .catch(() => undefined);
 }
 
 export function requireAuth(req: { auth?: AuthContext }): AuthContext {

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { keelDataConverter } from '../codec/data-converter';
+import { runOwners } from '../codec/owners';
 import { loadConfig } from '../config';
 import { createPrisma } from '../db/client';
 import { createLogger } from '../logger';
@@ -16,13 +17,13 @@ async function main(): Promise<void> {
   const exporter = tracingExporterFromConfig(config);
   const tracing = exporter ? startTracing('api', exporter) : undefined;
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const db = createPrisma(config.DATABASE_URL);
   const temporal = new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
+    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS, runOwners(db)),
     interceptors: tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : {},
   });
-  const db = createPrisma(config.DATABASE_URL);
   // No offline queue: with Redis down, rate limiting falls back at once instead of queueing.
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis unavailable'));

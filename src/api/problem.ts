@@ -64,6 +64,8 @@ export const problems = {
     new HttpProblem(401, 'unauthorized', 'Unauthorized', detail, {}, { 'WWW-Authenticate': 'Bearer realm="keel"' }),
   insufficientScope: (scope: string) =>
     new HttpProblem(403, 'insufficient-scope', 'Insufficient scope', `This API key lacks the \`${scope}\` scope.`, { requiredScope: scope }),
+  scopeNotHeld: (scopes: string[]) =>
+    new HttpProblem(403, 'scope-not-held', 'Scope not held', `A key can grant only scopes it holds; this one lacks ${scopes.map((s) => `\`${s}\``).join(', ')}.`, { scopes }),
   rateLimited: (retryAfterSeconds: number) =>
     new HttpProblem(429, 'rate-limited', 'Too many requests', `The tenant's request rate limit is reached; retry in ${retryAfterSeconds} s.`, { retryAfter: retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) }),
   concurrencyLimit: (limit: number) =>

@@ -1,12 +1,15 @@
 import type { DocumentKind } from './media-type';
 
+/** Why a document can never be ingested: its content, or a bound it crosses (src/documents/bounds.ts). */
+export type DocumentRejectedReason = 'encrypted' | 'corrupt' | 'empty' | 'inflation' | 'too-many-pages' | 'too-deep' | 'timeout' | 'out-of-memory';
+
 /**
  * Text out of a document, page by page. PDFs have real pages; every other format is one
  * page. Failures that no retry can fix (encrypted, corrupt, no text) are DocumentRejected.
  */
 export class DocumentRejectedError extends Error {
   constructor(
-    readonly reason: 'encrypted' | 'corrupt' | 'empty',
+    readonly reason: DocumentRejectedReason,
     message: string,
   ) {
     super(message);

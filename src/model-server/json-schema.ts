@@ -24,6 +24,16 @@ const NO_VALUES: FieldValues = { text: () => undefined, list: () => undefined, n
 
 /** Past this depth recursive schemas stop growing: optional fields and array items are left out. */
 const MAX_DEPTH = 6;
+/**
+ * What one answer may hold, whatever the schema demands: `minItems: 100000000` or a 1 GB
+ * `minLength` would otherwise exhaust the server's memory. A schema beyond these gets an answer
+ * that does not validate, as from a real model that ran out of output tokens.
+ */
+export const MAX_GENERATED_ITEMS = 1_000;
+export const MAX_GENERATED_STRING = 100_000;
+export const MAX_GENERATED_VALUES = 100_000;
+/** allOf/anyOf/$ref hops without descending into the value: `{"allOf":[{"$ref":"#"}]}` never ends. */
+const MAX_IN_PLACE_HOPS = 64;
 
 interface Context {
   readonly root: JsonSchema;
@@ -32,17 +42,22 @@ interface Context {
   readonly name: string | undefined;
   /** Position inside the enclosing array; varies otherwise identical items. */
   readonly index: number;
+  /** allOf/anyOf/oneOf steps taken at this value. */
+  readonly hops?: number;
+  /** Values left to generate in this answer, shared by the whole tree: nested `minItems` multiply. */
+  readonly budget: { left: number };
 }
 
 type SchemaObject = { readonly [keyword: string]: unknown };
 
 export function instanceForSchema(schema: JsonSchema, values: FieldValues = NO_VALUES): unknown {
-  return generate(schema, { root: schema, values, depth: 0, name: undefined, index: 0 });
+  return generate(schema, { root: schema, values, depth: 0, name: undefined, index: 0, budget: { left: MAX_GENERATED_VALUES } });
 }
 
 function generate(input: JsonSchema | undefined, ctx: Context): unknown {
+  if (ctx.budget.left-- <= 0) return null;
   if (input === undefined || input === true) return stringValue({}, ctx);
-  if (input === false || ctx.depth > MAX_DEPTH * 4) return null;
+  if (input === false || ctx.depth > MAX_DEPTH * 4 || (ctx.hops ?? 0) > MAX_IN_PLACE_HOPS) return null;
   const schema = resolve(input, ctx.root);
 
   if ('const' in schema) return schema.const;
@@ -50,7 +65,7 @@ function generate(input: JsonSchema | undefined, ctx: Context): unknown {
 
   const allOf = schemaList(schema.allOf);
   if (allOf.length > 0) {
-    return generate(allOf.map((s) => resolve(s, ctx.root)).reduce(mergeSchemas, without(schema, 'allOf')), ctx);
+    return generate(allOf.map((s) => resolve(s, ctx.root)).reduce(mergeSchemas, without(schema, 'allOf')), inPlace(ctx));
   }
 
   const branches = schemaList(schema.anyOf ?? schema.oneOf);
@@ -60,7 +75,7 @@ function generate(input: JsonSchema | undefined, ctx: Context): unknown {
     // Deep inside a recursive schema, a null branch is how the recursion ends.
     const preferNull = ctx.depth >= MAX_DEPTH && nonNull.length < branches.length;
     const branch = preferNull ? { type: 'null' } : (nonNull[0] ?? branches[0]);
-    return generate(mergeSchemas(rest, resolve(branch ?? {}, ctx.root)), ctx);
+    return generate(mergeSchemas(rest, resolve(branch ?? {}, ctx.root)), inPlace(ctx));
   }
 
   switch (schemaType(schema)) {
@@ -111,10 +126,10 @@ function arrayValue(schema: SchemaObject, ctx: Context): unknown[] {
 
   const natural = ctx.depth >= MAX_DEPTH ? 0 : (supplied?.length ?? 1);
   const canGrow = items !== false;
-  const count = Math.min(Math.max(natural, minItems, prefix.length), canGrow ? maxItems : prefix.length);
+  const count = Math.min(Math.max(natural, minItems, prefix.length), canGrow ? maxItems : prefix.length, MAX_GENERATED_ITEMS);
 
   const out: unknown[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count && ctx.budget.left > 0; i++) {
     // Varying by position keeps items distinct, which also satisfies uniqueItems.
     const at: Context = { ...child(ctx, ctx.name), index: i };
     const fromList = supplied?.[i];
@@ -179,7 +194,7 @@ function stringValue(schema: SchemaObject, ctx: Context): string {
 }
 
 function fitString(text: string, schema: SchemaObject, ctx: Context): string {
-  const minLength = nonNegativeInt(schema.minLength) ?? 0;
+  const minLength = Math.min(nonNegativeInt(schema.minLength) ?? 0, MAX_GENERATED_STRING);
   const maxLength = nonNegativeInt(schema.maxLength) ?? Number.POSITIVE_INFINITY;
   // JSON Schema counts length in code points, not UTF-16 units.
   let chars = Array.from(text);
@@ -278,7 +293,11 @@ function without(schema: SchemaObject, ...keys: string[]): SchemaObject {
 }
 
 function child(ctx: Context, name: string | undefined): Context {
-  return { ...ctx, depth: ctx.depth + 1, name, index: 0 };
+  return { ...ctx, depth: ctx.depth + 1, name, index: 0, hops: 0 };
+}
+
+function inPlace(ctx: Context): Context {
+  return { ...ctx, hops: (ctx.hops ?? 0) + 1 };
 }
 
 function schemaList(value: unknown): JsonSchema[] {

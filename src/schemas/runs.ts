@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isBlankAfterSanitizing } from '../guardrails/sanitize-text';
 import { ANSWER_STRATEGIES, ON_FAILURE_POLICIES, RUN_STATUSES, RUN_TYPES } from '../shared';
 import { JsonObject, ResourceName, storableString, visibleText } from './strings';
 
@@ -20,9 +21,12 @@ export const ModelOptionsRequest = z
   .strict();
 export type ModelOptionsRequest = z.infer<typeof ModelOptionsRequest>;
 
+/** Text that sanitizes to nothing (zero-width, bidi or control characters only) could never run. */
+const VISIBLE_TEXT = { message: 'must contain visible characters (it has only invisible or control characters)' };
+
 export const AnswerInput = z
   .object({
-    question: visibleText(16_000),
+    question: visibleText(16_000).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
   })
   .strict();
 export type AnswerInput = z.infer<typeof AnswerInput>;
@@ -33,7 +37,7 @@ export type AnswerInput = z.infer<typeof AnswerInput>;
  */
 const extractSources = {
   documentId: z.object({ documentId: z.uuid() }),
-  text: z.object({ text: visibleText(500_000) }),
+  text: z.object({ text: visibleText(500_000).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT) }),
 };
 const extractSchemas = {
   schema: z.object({

@@ -23,10 +23,13 @@ const isWellFormed = (s: string) => !LONE_SURROGATE.test(s);
 export const isStorable = (s: string) => NO_NUL.test(s) && isWellFormed(s);
 
 /**
- * What `String.prototype.trim` removes, spelled out (JS and Python disagree on `\s`), plus the
- * zero-width characters: a text made only of these says nothing.
+ * What the input sanitizer (src/guardrails/sanitize-text.ts) leaves nothing of, spelled out as
+ * one class (JS and Python disagree on `\s`): what `trim()` removes (after NFKC, which maps the
+ * other Unicode spaces to U+0020), zero-width and bidi controls, and C0 controls and DEL. A text
+ * made only of these says nothing; the document states that as a `pattern`.
  */
-const BLANK = '\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200d\\u2028\\u2029\\u202f\\u205f\\u2060\\u3000\\ufeff';
+const BLANK =
+  '\\u0000-\\u0020\\u007f\\u00a0\\u1680\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u2064\\u2066-\\u2069\\u3000\\ufeff';
 export const HAS_VISIBLE = new RegExp(`[^${BLANK}]`, 'u');
 
 /** Any string Keel may store. */
@@ -38,7 +41,7 @@ export const storableString = () => z.string().regex(NO_NUL, STORABLE_MESSAGE).r
  * says about the string as sent is exactly what is checked.
  */
 export const visibleText = (max: number) =>
-  storableString().min(1, 'must not be empty').max(max).regex(HAS_VISIBLE, 'must not be only whitespace').trim();
+  storableString().min(1, 'must not be empty').max(max).regex(HAS_VISIBLE, 'must contain visible characters (not only spaces, invisible or control characters)').trim();
 
 /**
  * A JSON value Keel stores as `jsonb` (an extraction schema): every string and every key

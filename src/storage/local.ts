@@ -17,9 +17,10 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    // Tenants' documents: readable by Keel's user only, whatever the umask.
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const temp = `${target}.${randomUUID()}.tmp`;
-    await writeFile(temp, body);
+    await writeFile(temp, body, { mode: 0o600 });
     await rename(temp, target);
   }
 

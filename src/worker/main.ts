@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const db = createPrisma(config.DATABASE_URL);
   const workers = await createKeelWorkers({
     connection,
-    ...workerOptionsFromConfig(config),
+    ...workerOptionsFromConfig(config, db),
     tracing,
     deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });

@@ -5,7 +5,9 @@ import { hostname } from 'node:os';
 import { BuildLineageInterceptor } from '../activities/build-lineage';
 import { buildId } from '../build-info';
 import { FAILURE_CONVERTER_PATH, keelDataConverter } from '../codec/data-converter';
+import { runOwners } from '../codec/owners';
 import type { Config } from '../config';
+import type { Db } from '../db/client';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
 import { StepMetricsInterceptor } from '../metrics/activity-interceptor';
@@ -116,11 +118,13 @@ export function alertWebhookFromConfig(config: Config): ActivityDeps['alertWebho
   return config.KEEL_ALERT_WEBHOOK_URL ? { url: config.KEEL_ALERT_WEBHOOK_URL, secret: config.KEEL_ALERT_WEBHOOK_SECRET } : undefined;
 }
 
+/** `db` maps workflows to tenants for payload encryption; without it payloads are sealed with no owner. */
 export function workerOptionsFromConfig(
   config: Config,
+  db?: Db,
 ): Pick<KeelWorkerOptions, 'namespace' | 'taskQueues' | 'maxConcurrentActivities' | 'llmMaxPerSecond' | 'dataConverter' | 'shutdownGraceMs'> {
   return {
-    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS),
+    dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS, db ? runOwners(db) : undefined),
     shutdownGraceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueues: config.KEEL_WORKER_TASK_QUEUES,

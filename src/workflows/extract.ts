@@ -1,6 +1,6 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FailureType, type ExtractResult, type ExtractWorkflowInput } from '../shared';
+import { FailureType, type ExtractResult, type ExtractSectionPart, type ExtractWorkflowInput } from '../shared';
 import { dbWrite, llmCall } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
 
@@ -20,33 +20,44 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
   setStatus('running');
   try {
     await db.markRunRunning({ runId, tenantId });
-    const { sections } = await step('planExtraction', () => db.planExtraction({ tenantId, source }));
+    const plan = await step('planExtraction', () => db.planExtraction({ tenantId, source }));
+    const { sections } = plan;
+    // Claim-check: sections read the text by key and range, large results travel as keys. Runs
+    // recorded before (their plan has no ranges) go on passing the source and inline data.
+    const claimCheck = patched('extract-claim-check');
+    const ranges = claimCheck ? plan.ranges : undefined;
     let repaired = false;
     const parts = await step('extractSections', () =>
       Promise.all(
-        Array.from({ length: sections }, async (_, section) => {
-          const base = { runId, tenantId, source, section, schema, options };
+        Array.from({ length: sections }, async (_, section): Promise<unknown> => {
+          const base = ranges
+            ? { runId, tenantId, source: plan.source ?? source, section, range: ranges[section], schema, options }
+            : { runId, tenantId, source, section, schema, options };
           const first = await llm.extractSection(base);
-          if (first.errors.length === 0) return first.data;
-          repaired = true;
-          const second = await llm.repairExtraction({ ...base, previous: first.raw, errors: first.errors });
-          if (second.errors.length > 0) {
-            throw ApplicationFailure.nonRetryable(
-              `The model's output does not match the schema after one repair attempt: ${second.errors.join('; ')}`,
-              FailureType.extractionInvalid,
-              { errors: second.errors, section },
-            );
+          let final = first;
+          if (first.errors.length > 0) {
+            repaired = true;
+            final = await llm.repairExtraction({ ...base, previous: first.raw, ...(first.resultKey ? { previousKey: first.resultKey } : {}), errors: first.errors });
+            if (final.errors.length > 0) {
+              throw ApplicationFailure.nonRetryable(
+                `The model's output does not match the schema after one repair attempt: ${final.errors.join('; ')}`,
+                FailureType.extractionInvalid,
+                { errors: final.errors, section },
+              );
+            }
           }
-          return second.data;
+          return ranges ? ({ data: final.data, ...(final.resultKey ? { resultKey: final.resultKey } : {}) } satisfies ExtractSectionPart) : final.data;
         }),
       ),
     );
-    const merged = await step('mergeSections', () => db.mergeSections({ schema, parts }));
+    const merged = await step('mergeSections', () =>
+      db.mergeSections(ranges ? { schema, runId, tenantId, sections: parts as ExtractSectionPart[] } : { schema, parts }),
+    );
     if (merged.errors.length > 0) {
       throw ApplicationFailure.nonRetryable(`The merged sections do not match the schema: ${merged.errors.join('; ')}`, FailureType.extractionInvalid, { errors: merged.errors });
     }
-    const result: ExtractResult = { data: merged.data, sections, repaired, model: options.model };
-    await step('storeResult', () => db.storeResult({ runId, tenantId, result, model: options.model }));
+    const result: ExtractResult = { data: merged.data, sections, repaired, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) };
+    await step('storeResult', () => db.storeResult({ runId, tenantId, result, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) }));
     setStatus('completed');
     return result;
   } catch (err) {

@@ -31,23 +31,50 @@ export interface FuzzResult {
   accepted: Record<string, number>;
 }
 
+/**
+ * Strings Postgres, JSON and the sanitizer trip on: lone UTF-16 surrogates (JSON.stringify writes
+ * them as `\ud800` escapes, which JSON.parse turns back into unpaired surrogates), NULs, and text
+ * of invisible characters only.
+ */
+const hostileString = fc.oneof(
+  fc.constantFrom('\uD800', '\uDFFF', 'a\uD83D', '\uDE00b', 'x\u0000y', '\u0000', '\u200B\u200C\uFEFF', '\u202E\u2066'),
+  fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('\uD800', '\uDBFF', '\uDC00', '\u0000'), fc.string({ maxLength: 10 })).map(([a, b, c]) => a + b + c),
+  fc.string({ unit: 'grapheme', maxLength: 20 }),
+);
+
+/** Dates at and past the edges: year 0, negative years, beyond JavaScript's ±275760. */
+const extremeDates = [
+  '0000-01-01T00:00:00Z', '0000-01-01T00:00:00.000Z', '-000001-01-01T00:00:00Z', '-271821-04-20T00:00:00Z',
+  '+275760-09-13T00:00:00Z', '+275760-09-13T00:00:00.001Z', '+275761-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '0001-01-01T00:00:00Z',
+];
+
+/** Cursors as the API writes them (base64url JSON), with extreme dates and hostile ids. */
+const cursor = fc
+  .tuple(fc.constantFrom(...extremeDates, '2026-01-05T10:00:00.000Z', 'not a date'), fc.oneof(hostileString, fc.constantFrom('0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80', 'id\u0000', '')))
+  .map(([createdAt, id]) => Buffer.from(JSON.stringify({ createdAt, id })).toString('base64url'));
+
 const text = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
+  hostileString,
   fc.constantFrom('', ' ', '..', '%', '%00', '\u0000', '%E0%A4%A', '%ZZ', 'null', 'undefined', 'NaN', '-1', '0', '1e309', '__proto__', 'constructor', "' OR 1=1 --", '😀'.repeat(50), 'a'.repeat(500)),
 );
 
+/** URLs carry UTF-8, which has no lone surrogates: they go as U+FFFD (bodies keep them raw). */
+const encode = (s: string) => encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
+
 /** A path segment: mostly percent-encoded, sometimes raw (so broken escapes reach the router). */
 const segment = fc.oneof(
-  text.map(encodeURIComponent),
+  text.map(encode),
   fc.constantFrom('%E0%A4%A', '%ZZ', '%', '%2F..%2F', '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80', 'ffffffff-ffff-7fff-bfff-ffffffffffff'),
 );
 
 function valueFor(p: Parameter): fc.Arbitrary<string> {
   const plausible: string[] = [];
   if (p.schema?.enum) plausible.push(...p.schema.enum.map(String));
-  if (p.schema?.format === 'date-time') plausible.push('2026-01-05T10:00:00Z', '2026-02-30T10:00:00Z', '2026-01-05');
+  if (p.schema?.format === 'date-time') plausible.push('2026-01-05T10:00:00Z', '2026-02-30T10:00:00Z', '2026-01-05', ...extremeDates);
   if (p.schema?.type === 'integer') plausible.push('1', '20', '100', '101', '0', '-5', '2.5', '9999999999999999999');
+  if (p.name === 'cursor') return fc.oneof(cursor, text);
   return plausible.length ? fc.oneof(fc.constantFrom(...plausible), text) : text;
 }
 
@@ -60,7 +87,7 @@ const query = (params: Parameter[]) =>
     )
     .map((parts) => {
       const pairs = parts.flatMap((p) => p ?? []);
-      return pairs.length ? `?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}` : '';
+      return pairs.length ? `?${pairs.map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&')}` : '';
     });
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -94,7 +121,12 @@ function mutate(example: unknown, pathIndex: number, action: 'replace' | 'delete
 
 function body(example: unknown): fc.Arbitrary<string> {
   const mutated = fc
-    .record({ pathIndex: fc.nat(), action: fc.constantFrom('replace' as const, 'delete' as const, 'add' as const), value: fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>, key: text })
+    .record({
+      pathIndex: fc.nat(),
+      action: fc.constantFrom('replace' as const, 'delete' as const, 'add' as const),
+      value: fc.oneof({ arbitrary: fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>, weight: 3 }, { arbitrary: hostileString, weight: 1 }, { arbitrary: fc.constantFrom(...extremeDates), weight: 1 }),
+      key: text,
+    })
     .map(({ pathIndex, action, value, key }) => JSON.stringify(mutate(example, pathIndex, action, value, key)));
   return fc.oneof(
     { arbitrary: mutated, weight: 5 },
@@ -129,13 +161,16 @@ export function requestsFrom(doc: OpenApiDoc, apiKey: string): fc.Arbitrary<Fuzz
             // Header values stay visible ASCII: anything else is refused by fetch before it is sent.
             extraHeaders: fc.tuple(...params.filter((p) => p.in === 'header').map((p) => fc.option(fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,300}$/), fc.constantFrom('', ' ', 'k'.repeat(256))).map((v) => [p.name, v] as const), { freq: 2 }))),
             contentType,
+            // Content-Encoding on a body that is not encoded that way (or at all).
+            contentEncoding: fc.option(fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'gzip, gzip', 'x-unknown', 'GZIP', ''), { freq: 6 }),
           })
-          .map(({ segments, query: q, auth, body: b, contentType: ct, extraHeaders }) => {
+          .map(({ segments, query: q, auth, body: b, contentType: ct, extraHeaders, contentEncoding }) => {
             let i = 0;
             const path = template.replace(/\{[^}]+\}/g, () => segments[i++]!) + q;
             const headers: Record<string, string> = Object.fromEntries(extraHeaders.filter((h) => h !== null));
             if (auth) headers.authorization = auth;
             if (b !== null) headers['content-type'] = ct;
+            if (b !== null && contentEncoding !== null) headers['content-encoding'] = contentEncoding;
             return { method: method.toUpperCase(), path, headers, ...(b !== null ? { body: b } : {}) };
           }),
       );

@@ -25,6 +25,7 @@ import pino, { type Logger } from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { keelDataConverter } from '../../src/codec/data-converter';
+import { runOwners } from '../../src/codec/owners';
 import { generateApiKey } from '../../src/auth/api-keys';
 import { SCOPES } from '../../src/auth/scopes';
 import { loadConfig, type Config } from '../../src/config';
@@ -216,7 +217,7 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
   cleanup.add('API database client', () => db.$disconnect());
   const seeded = await seedTenant(db, 'tenant-a');
   const store = opts.store ?? createObjectStore(config);
-  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS);
+  const dataConverter = keelDataConverter(config.KEEL_PAYLOAD_KEYS, runOwners(db));
   const temporal = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
 
   const workers: Worker[] = [];

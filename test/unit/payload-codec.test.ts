@@ -1,6 +1,6 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import assert from 'node:assert/strict';
-import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, PayloadDecryptionError } from '../../src/codec/aes-gcm-codec';
+import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, PayloadDecryptionError, TENANT_METADATA } from '../../src/codec/aes-gcm-codec';
 import { generatePayloadKeyEntry, parsePayloadKeys } from '../../src/codec/keys';
 import { ConfigError, loadConfig } from '../../src/config';
 
@@ -21,6 +21,37 @@ describe('payload codec (AES-256-GCM)', () => {
     assert.ok(!Buffer.from(sealed!.data!).includes('json/plain'), 'the inner metadata is sealed too');
     const [opened] = await codec.decode([sealed!]);
     assert.deepEqual(defaultPayloadConverter.fromPayload(opened!), { question });
+  });
+
+  it("binds each payload to its workflow's tenant, and decodes for a tenant only what is its own", async () => {
+    const owners = { tenantOfWorkflow: async (workflowId: string) => ({ 'run-a': 'tenant-a', 'run-b': 'tenant-b' })[workflowId] };
+    const codec = new AesGcmPayloadCodec(parsePayloadKeys(oldEntry)!, owners);
+    const plain = defaultPayloadConverter.toPayload({ question });
+    const [ofA] = await codec.encode([plain], { type: 'workflow', namespace: 'default', workflowId: 'run-a' });
+    const [ofB] = await codec.encode([plain], { type: 'activity', namespace: 'default', workflowId: 'run-b', isLocal: false });
+    const [unowned] = await codec.encode([plain], { type: 'workflow', namespace: 'default', workflowId: 'not-a-run' });
+    assert.equal(text(ofA!.metadata![TENANT_METADATA]), 'tenant-a');
+    assert.equal(text(ofB!.metadata![TENANT_METADATA]), 'tenant-b');
+    assert.equal(unowned!.metadata![TENANT_METADATA], undefined);
+
+    // Workers (plain decode) read everything; a tenant's decode opens only its own payloads.
+    assert.equal((await codec.decode([ofA!, ofB!, unowned!])).length, 3);
+    const [a, b, none] = await codec.decodeForTenant([ofA!, ofB!, unowned!], 'tenant-a');
+    assert.deepEqual(defaultPayloadConverter.fromPayload(a!), { question });
+    assert.equal(b, ofB, "another tenant's payload comes back still sealed");
+    assert.equal(none, unowned, 'a payload with no owner comes back still sealed');
+
+    // The tenant is authenticated: relabelling B's payload as A's breaks the tag.
+    const relabelled = { ...ofB!, metadata: { ...ofB!.metadata, [TENANT_METADATA]: Buffer.from('tenant-a') } };
+    await assert.rejects(codec.decodeForTenant([relabelled], 'tenant-a'), PayloadDecryptionError);
+    const stripped = { ...ofB!, metadata: { encoding: ofB!.metadata!.encoding!, [KEY_ID_METADATA]: ofB!.metadata![KEY_ID_METADATA]! } };
+    await assert.rejects(codec.decode([stripped]), PayloadDecryptionError);
+
+    // /codec/encode seals for the caller's tenant only.
+    const [forA] = await codec.encodeForTenant([plain], 'tenant-a');
+    assert.equal(text(forA!.metadata![TENANT_METADATA]), 'tenant-a');
+    const [stillSealed] = await codec.decodeForTenant([forA!], 'tenant-b');
+    assert.equal(stillSealed, forA);
   });
 
   it('rotates: the new key encrypts, the old one still decrypts, a dropped key is a clear error', async () => {

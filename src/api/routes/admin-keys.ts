@@ -25,7 +25,7 @@ export function adminKeysRouter(deps: { db: Db }): Router {
     {
       method: 'post', path: '/v1/admin/keys', tags: ['admin'], scope: 'admin',
       summary: 'Create an API key for your tenant',
-      description: 'The response carries the whole key once; only its SHA-256 is stored.',
+      description: 'The response carries the whole key once; only its SHA-256 is stored. A key can grant only scopes it holds itself: an `admin`-only key creates `admin` keys, never `runs:write` or `operator` ones (403 `scope-not-held`).',
       body: CreateApiKeyRequest, bodyExample: { name: 'ci pipeline', scopes: ['runs:write', 'runs:read'] },
       responses: {
         201: {
@@ -35,7 +35,9 @@ export function adminKeysRouter(deps: { db: Db }): Router {
       },
     },
     async (req, res, { body }) => {
-      const { tenantId } = requireAuth(req);
+      const { tenantId, scopes } = requireAuth(req);
+      const notHeld = body.scopes.filter((s) => !scopes.includes(s));
+      if (notHeld.length > 0) throw problems.scopeNotHeld(notHeld);
       const created = await createApiKey(db, tenantId, body.name, body.scopes);
       res.status(201).json(created);
     },

@@ -1,11 +1,11 @@
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import type { Payload } from '@temporalio/common';
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { PayloadDecryptionError } from '../../codec/aes-gcm-codec';
+import { PayloadDecryptionError, type AesGcmPayloadCodec } from '../../codec/aes-gcm-codec';
 import { CodecPayloads, fromJson, toJson } from '../../codec/remote-codec';
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import { authenticate } from '../auth';
+import { authenticate, requireAuth } from '../auth';
 import { defineRoute } from '../define-route';
 import { HttpProblem, problems } from '../problem';
 
@@ -13,7 +13,9 @@ import { HttpProblem, problems } from '../problem';
  * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
  * can show operators decrypted payloads: `POST /codec/decode` and `/codec/encode` with
  * `{ payloads: [{ metadata: { k: base64 }, data: base64 }] }`. Only keys with the `operator`
- * scope may use it; the browser reaches it cross-origin from the Web UI's origin.
+ * scope may use it; the browser reaches it cross-origin from the Web UI's origin. It works for the
+ * caller's tenant only: decode opens the payloads sealed for that tenant and hands back any other
+ * encrypted payload still sealed; encode seals for that tenant.
  */
 
 /** Built per app: the one namespace this deployment serves is the only value the header may take. */
@@ -46,21 +48,21 @@ function uiCors(uiUrl: string): RequestHandler {
   };
 }
 
-export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec }): Router {
+export function codecRouter(deps: { db: Db; config: Config; codec: AesGcmPayloadCodec }): Router {
   const router = Router();
-  router.use('/codec', uiCors(deps.config.TEMPORAL_UI_URL), authenticate(deps.db));
+  router.use('/codec', uiCors(deps.config.TEMPORAL_UI_URL), authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS }));
   for (const op of ['encode', 'decode'] as const) {
     defineRoute(
       router,
       {
         method: 'post', path: `/codec/${op}`, tags: ['operations'], scope: 'operator',
-        summary: op === 'decode' ? 'Decrypt Temporal payloads (remote codec)' : 'Encrypt Temporal payloads (remote codec)',
-        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set." + (op === 'decode' ? ' Payloads Keel encrypted (`encoding: binary/encrypted`) are decrypted; others are returned as they are.' : ''),
+        summary: op === 'decode' ? "Decrypt your tenant's Temporal payloads (remote codec)" : 'Encrypt Temporal payloads for your tenant (remote codec)',
+        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set." + (op === 'decode' ? ' Payloads Keel encrypted (`encoding: binary/encrypted`) for your tenant are decrypted; others are returned as they are.' : ''),
         headers: codecHeaders(deps.config.TEMPORAL_NAMESPACE),
         // Decode's example is a plain payload, which it passes through: an encrypted example could
         // only name a key id this deployment does not hold.
         body: CodecPayloads, bodyExample: examplePlain,
-        responses: { 200: { description: op === 'decode' ? 'The payloads in clear.' : 'The payloads encrypted with the current key.', schema: CodecPayloads, example: op === 'decode' ? examplePlain : exampleEncrypted } },
+        responses: { 200: { description: op === 'decode' ? "The caller's tenant's payloads in clear; any other encrypted payload unchanged." : "The payloads encrypted with the current key, bound to the caller's tenant.", schema: CodecPayloads, example: op === 'decode' ? examplePlain : exampleEncrypted } },
         // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
         problems: [{ status: 422, description: 'A payload that is well formed but cannot be decoded: not Keel\'s, tampered with, or encrypted with a key id this deployment does not hold (`undecodable-payload`).' }],
       },
@@ -71,7 +73,9 @@ export function codecRouter(deps: { db: Db; config: Config; codec: PayloadCodec 
         }
         let payloads: Payload[];
         try {
-          payloads = await deps.codec[op](body.payloads.map(fromJson));
+          const { tenantId } = requireAuth(req);
+          const input = body.payloads.map(fromJson);
+          payloads = op === 'decode' ? await deps.codec.decodeForTenant(input, tenantId) : await deps.codec.encodeForTenant(input, tenantId);
         } catch (err) {
           if (err instanceof PayloadDecryptionError) throw new HttpProblem(422, 'undecodable-payload', 'Payload cannot be decoded', err.message);
           throw err;

@@ -3,8 +3,9 @@ import busboy from 'busboy';
 import { Router, type Request } from 'express';
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { checkSchema } from '../../activities/extract';
+import { checkSchema, schemaLimitsFromConfig } from '../../extraction/schema-guard';
 import type { Config } from '../../config';
+import { redactRetrievedText, settleDeadVersion } from '../../documents/cleanup';
 import { detectDocumentType, UnsupportedContentError } from '../../documents/media-type';
 import type { Db } from '../../db/client';
 import { Prisma } from '../../generated/prisma/client';
@@ -34,7 +35,13 @@ interface Upload {
   fields: Record<string, string>;
 }
 
-/** Reads one `file` part (and small text fields) from a multipart body, enforcing the size limit while streaming. */
+/**
+ * Reads one `file` part (and small text fields) from a multipart body, enforcing the size limit
+ * while streaming. Every way a body can go wrong (cut before the closing boundary, a malformed
+ * part, the client going away, too many parts) settles the promise once with a 400 problem:
+ * busboy reports a truncated body as an `error` on the file stream as well as on the parser,
+ * and an unhandled stream error would take the whole API process down.
+ */
 function readUpload(req: Request, maxBytes: number): Promise<Upload> {
   return new Promise((resolve, reject) => {
     if (!req.is('multipart/form-data')) {
@@ -43,7 +50,7 @@ function readUpload(req: Request, maxBytes: number): Promise<Upload> {
     }
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 4096 } });
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 4096, parts: 20 } });
     } catch (err) {
       reject(problems.validation([{ path: 'body', message: err instanceof Error ? err.message : 'not multipart' }], 'body'));
       return;
@@ -51,11 +58,24 @@ function readUpload(req: Request, maxBytes: number): Promise<Upload> {
     const fields: Record<string, string> = {};
     let file: Omit<Upload, 'fields'> | undefined;
     let failure: HttpProblem | undefined;
+    let settled = false;
     let pending: Promise<void> = Promise.resolve();
-    bb.on('field', (name, value) => {
+    const fail = (problem: HttpProblem) => {
+      if (settled) return;
+      settled = true;
+      // Stop parsing, and read the rest of the body into the void so the answer can be sent.
+      req.unpipe(bb);
+      req.resume();
+      reject(problem);
+    };
+    const malformed = (err: unknown) =>
+      fail(problems.validation([{ path: 'body', message: err instanceof Error ? err.message : 'malformed multipart body' }], 'body'));
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated) failure ??= problems.validation([{ path: name, message: 'is longer than 4096 bytes' }], 'form');
       fields[name] = value;
     });
     bb.on('file', (name, stream, info) => {
+      stream.on('error', malformed);
       if (name !== 'file' || file) {
         stream.resume();
         return;
@@ -72,18 +92,31 @@ function readUpload(req: Request, maxBytes: number): Promise<Upload> {
         });
       });
     });
-    bb.on('error', (err) => reject(problems.validation([{ path: 'body', message: err instanceof Error ? err.message : 'malformed multipart body' }], 'body')));
+    const tooMany = (what: string) => () => {
+      failure ??= problems.validation([{ path: 'body', message: `has too many ${what}` }], 'body');
+    };
+    bb.on('partsLimit', tooMany('parts'));
+    bb.on('filesLimit', tooMany('files'));
+    bb.on('fieldsLimit', tooMany('fields'));
+    bb.on('error', malformed);
+    req.on('error', malformed);
+    req.on('aborted', () => malformed(new Error('the client aborted the upload')));
     bb.on('close', () => {
       void pending.then(() => {
-        if (failure) return reject(failure);
-        if (!file) return reject(problems.validation([{ path: 'file', message: 'is required' }], 'body'));
-        if (file.bytes.length === 0) return reject(problems.validation([{ path: 'file', message: 'is empty' }], 'body'));
+        if (settled) return;
+        if (failure) return fail(failure);
+        if (!file) return fail(problems.validation([{ path: 'file', message: 'is required' }], 'body'));
+        if (file.bytes.length === 0) return fail(problems.validation([{ path: 'file', message: 'is empty' }], 'body'));
+        settled = true;
         resolve({ ...file, fields });
       });
     });
     req.pipe(bb);
   });
 }
+
+/** Another upload of the same bytes revived the dead version first. */
+class LostRevivalRace extends Error {}
 
 const exampleDocId = '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80';
 const exampleVersionId = '5b7c1e2a-9d3f-4e6a-8b1c-2d3e4f5a6b7c';
@@ -124,7 +157,7 @@ export function documentsRouter(deps: DocumentsDeps): Router {
     {
       method: 'post', path: '/v1/documents', tags: ['documents'], scope: 'documents:write',
       summary: 'Upload a document',
-      description: 'Stores the file and starts its ingest run. The same bytes again (in this tenant) answer `200` with the existing version and start nothing. The size limit is enforced while the body streams in.',
+      description: 'Stores the file and starts its ingest run. The same bytes again (in this tenant) answer `200` with the existing version and start nothing — unless the ingest of that version closed without success (failed, cancelled, terminated): then they are ingested again, as the same document and version, by a new run (`202`). The size limit is enforced while the body streams in.',
       multipart: { schema: DocumentUploadForm, example: { file: '<bytes of travel-policy.pdf>', name: 'Travel policy' } },
       responses: {
         202: {
@@ -151,12 +184,17 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         throw err;
       }
       const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+      const deduplicated = (v: { documentId: string; id: string; ingestRunId: string; status: string }) =>
+        res.status(200).json({ id: v.documentId, versionId: v.id, ingestRunId: v.ingestRunId, status: v.status, deduplicated: true });
       const existing = await db.documentVersion.findUnique({ where: { tenantId_sha256: { tenantId, sha256 } } });
-      if (existing) {
-        res.status(200).json({ id: existing.documentId, versionId: existing.id, ingestRunId: existing.ingestRunId, status: existing.status, deduplicated: true });
+      // A version whose ingest closed without success (failed, cancelled, terminated) is no
+      // dedupe target: the same bytes are ingested again, as the same version, by a new run.
+      const dead = existing ? await settleDeadVersion({ db, temporal }, existing) : false;
+      if (existing && !dead) {
+        deduplicated(existing);
         return;
       }
-      if (fields.data.documentId) {
+      if (fields.data.documentId && !existing) {
         const doc = await db.document.findFirst({ where: { id: fields.data.documentId, tenantId } });
         if (!doc) throw problems.notFound(`Document ${fields.data.documentId}`);
       }
@@ -165,13 +203,25 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       // The object first: a row never points at bytes that are not there. A leftover object
       // from a failed request is harmless; the same upload reuses it.
       await store.put(key, upload.bytes, detected.mediaType);
-      const documentId = fields.data.documentId ?? randomUUID();
-      const versionId = randomUUID();
+      const documentId = existing?.documentId ?? fields.data.documentId ?? randomUUID();
+      const versionId = existing?.id ?? randomUUID();
       const runId = uuidv7();
       // A file name Postgres cannot store (NUL, a lone surrogate) or one of only blanks names nothing.
       const name = fields.data.name ?? (visibleText(300).safeParse(upload.fileName).data || 'document');
+      const runRow = { id: runId, tenantId, type: 'ingest', status: 'queued', input: { documentId, versionId, name, mediaType: detected.mediaType, sha256 }, inputHash: sha256, options: {} };
       try {
         await db.$transaction(async (tx) => {
+          if (existing) {
+            // Conditional on the dead run, so of two uploads racing to revive it one wins.
+            const claimed = await tx.documentVersion.updateMany({
+              where: { id: existing.id, tenantId, ingestRunId: existing.ingestRunId, status: 'failed' },
+              data: { ingestRunId: runId, status: 'processing' },
+            });
+            if (claimed.count === 0) throw new LostRevivalRace();
+            await tx.document.updateMany({ where: { id: documentId, tenantId, currentVersionId: null }, data: { status: 'processing', error: Prisma.DbNull } });
+            await tx.run.create({ data: runRow });
+            return;
+          }
           if (!fields.data.documentId) await tx.document.create({ data: { id: documentId, tenantId, name, status: 'processing' } });
           const last = await tx.documentVersion.aggregate({ where: { documentId }, _max: { version: true } });
           await tx.documentVersion.create({
@@ -180,20 +230,14 @@ export function documentsRouter(deps: DocumentsDeps): Router {
               mediaType: detected.mediaType, sizeBytes: upload.bytes.length, status: 'processing', ingestRunId: runId,
             },
           });
-          await tx.run.create({
-            data: {
-              id: runId, tenantId, type: 'ingest', status: 'queued',
-              input: { documentId, versionId, name, mediaType: detected.mediaType, sha256 },
-              inputHash: sha256, options: {},
-            },
-          });
+          await tx.run.create({ data: runRow });
         });
       } catch (err) {
         // A concurrent upload of the same bytes won the race: answer as the duplicate it is.
-        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        if ((err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') || err instanceof LostRevivalRace) {
           const winner = await db.documentVersion.findUnique({ where: { tenantId_sha256: { tenantId, sha256 } } });
           if (winner) {
-            res.status(200).json({ id: winner.documentId, versionId: winner.id, ingestRunId: winner.ingestRunId, status: winner.status, deduplicated: true });
+            deduplicated(winner);
             return;
           }
         }
@@ -213,10 +257,10 @@ export function documentsRouter(deps: DocumentsDeps): Router {
           staticSummary: `Keel ingest of document ${documentId} for tenant ${tenantId}`,
         });
       } catch (err) {
-        await db.$transaction([
-          db.run.deleteMany({ where: { id: runId } }),
-          fields.data.documentId ? db.documentVersion.deleteMany({ where: { id: versionId } }) : db.document.deleteMany({ where: { id: documentId } }),
-        ]).catch(() => undefined);
+        const undo = existing
+          ? [db.run.deleteMany({ where: { id: runId } }), db.documentVersion.updateMany({ where: { id: versionId, ingestRunId: runId }, data: { status: 'failed' } })]
+          : [db.run.deleteMany({ where: { id: runId } }), fields.data.documentId ? db.documentVersion.deleteMany({ where: { id: versionId } }) : db.document.deleteMany({ where: { id: documentId } })];
+        await db.$transaction(undo).catch(() => undefined);
         req.log.error({ err, runId }, 'could not start ingest workflow');
         throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
       }
@@ -264,8 +308,12 @@ export function documentsRouter(deps: DocumentsDeps): Router {
     },
     async (req, res, { params }) => {
       const { tenantId } = requireAuth(req);
-      const doc = await db.document.findFirst({ where: { id: params.id, tenantId }, include: { versions: { orderBy: { version: 'asc' } } } });
+      const read = () => db.document.findFirst({ where: { id: params.id, tenantId }, include: { versions: { orderBy: { version: 'asc' } } } });
+      let doc = await read();
       if (!doc) throw problems.notFound(`Document ${params.id}`);
+      // An ingest terminated from outside runs no cleanup of its own: settle it as it is read.
+      const settled = await Promise.all(doc.versions.filter((v) => v.status === 'processing').map((v) => settleDeadVersion({ db, temporal }, v)));
+      if (settled.some(Boolean)) doc = (await read()) ?? doc;
       const current = doc.versions.find((v) => v.id === doc.currentVersionId) ?? doc.versions.at(-1);
       res.json({
         id: doc.id,
@@ -332,8 +380,11 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       if (!doc) throw problems.notFound(`Document ${params.id}`);
       // Rows first (cascading to versions, pages and chunks), then the objects: a crash in
       // between leaves an unreferenced object, never a searchable chunk without its file.
-      const [, corpus] = await db.$transaction([
+      // The ledger keeps what retrieval steps returned (so a retry need not run them again);
+      // the deleted document's text goes from it in the same transaction (redactRetrievedText).
+      const [, , corpus] = await db.$transaction([
         db.document.delete({ where: { id: doc.id } }),
+        redactRetrievedText(db, tenantId, doc.id),
         db.corpusVersion.upsert({ where: { tenantId }, create: { tenantId, version: 1 }, update: { version: { increment: 1 } } }),
       ]);
       await Promise.allSettled(doc.versions.map((v) => store.delete(v.objectKey)));
@@ -359,8 +410,8 @@ export function documentsRouter(deps: DocumentsDeps): Router {
     },
     async (req, res, { params, body }) => {
       const { tenantId } = requireAuth(req);
-      const error = checkSchema(body.schema);
-      if (error) throw problems.unprocessable([{ path: 'schema', message: `is not a valid JSON Schema: ${error}` }], 'body');
+      const error = checkSchema(body.schema, schemaLimitsFromConfig(config));
+      if (error) throw problems.unprocessable([{ path: `schema${error.path}`, message: error.message }], 'body');
       const schema = body.schema as Prisma.InputJsonObject;
       await db.extractionSchema.upsert({
         where: { tenantId_name: { tenantId, name: params.name } },

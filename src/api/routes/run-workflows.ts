@@ -1,6 +1,8 @@
 import type { Config } from '../../config';
 import type { Db } from '../../db/client';
-import { checkSchema } from '../../activities/extract';
+import type { ObjectStore } from '../../storage';
+import { extractTextKey } from '../../storage/claim-check';
+import { checkSchema, schemaLimitsFromConfig } from '../../extraction/schema-guard';
 import type { CreateRunRequest } from '../../schemas/runs';
 import type { AnswerWorkflowInput, ExtractWorkflowInput, ModelOptions } from '../../shared';
 import { HttpProblem, problems } from '../problem';
@@ -14,7 +16,7 @@ export type PreparedWorkflow =
  * or the tenant's limits. Runs before anything is written, so a rejected request leaves nothing.
  */
 export async function prepareWorkflow(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; store: ObjectStore },
   req: { tenantId: string; runId: string; body: CreateRunRequest; options: ModelOptions },
 ): Promise<PreparedWorkflow> {
   const { body, options, tenantId, runId } = req;
@@ -40,8 +42,11 @@ export async function prepareWorkflow(
     }
     schema = registered.schema as Record<string, unknown>;
   }
-  const schemaError = checkSchema(schema);
-  if (schemaError) throw problems.unprocessable([{ path: 'input.schema', message: `is not a valid JSON Schema: ${schemaError}` }], 'body');
+  const schemaError = checkSchema(schema, schemaLimitsFromConfig(deps.config));
+  if (schemaError) {
+    const where = input.schemaName !== undefined ? `input.schemaName (${input.schemaName})${schemaError.path}` : `input.schema${schemaError.path}`;
+    throw problems.unprocessable([{ path: where, message: schemaError.message }], 'body');
+  }
   if (input.documentId !== undefined) {
     const doc = await deps.db.document.findFirst({ where: { id: input.documentId, tenantId } });
     if (!doc) throw problems.notFound(`Document ${input.documentId}`);
@@ -49,7 +54,16 @@ export async function prepareWorkflow(
       throw new HttpProblem(409, 'document-not-ready', 'Conflict', `Document ${input.documentId} is ${doc.status}, not ready; extract from it once its ingest run has finished.`, { documentStatus: doc.status });
     }
   }
-  const source = input.documentId !== undefined ? { documentId: input.documentId } : { text: input.text ?? '' };
+  // Claim-check: the text goes to object storage (content-addressed, so a retried request or a
+  // refused one leaves at most one object) and the workflow carries only its key.
+  let source: ExtractWorkflowInput['source'];
+  if (input.documentId !== undefined) source = { documentId: input.documentId };
+  else {
+    const text = input.text ?? '';
+    const textKey = extractTextKey(tenantId, text);
+    await deps.store.put(textKey, Buffer.from(text), 'text/plain; charset=utf-8');
+    source = { textKey };
+  }
   return {
     type: 'extract',
     input: { runId, tenantId, source, schema: schema ?? {}, ...(input.schemaName ? { schemaName: input.schemaName } : {}), options },

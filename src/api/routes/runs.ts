@@ -18,12 +18,15 @@ import { createRunWithinQuota } from '../run-quota';
 import { tenantOnFailure } from '../run-policy';
 import { planRunVersions } from '../../trace/versions';
 import { prepareWorkflow } from './run-workflows';
+import type { ObjectStore } from '../../storage';
 import { runExamples } from './runs-examples';
 
 export interface RunsDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  /** Where an extract run's inline text is kept (claim-check). */
+  store: ObjectStore;
   metrics?: KeelMetrics;
 }
 
@@ -145,7 +148,7 @@ export function runsRouter(deps: RunsDeps): Router {
       );
       const { options } = planned;
       const model = options.model;
-      const workflow = await prepareWorkflow({ db, config }, { tenantId, runId: id, body, options });
+      const workflow = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options });
       // Pausing on failure is an answer-run policy; other run types fail.
       const requestedOnFailure = body.type === 'answer' ? body.onFailure : undefined;
       const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
