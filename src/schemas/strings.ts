@@ -41,7 +41,7 @@ export const storableString = () => z.string().regex(NO_NUL, STORABLE_MESSAGE).r
  * says about the string as sent is exactly what is checked.
  */
 export const visibleText = (max: number) =>
-  storableString().min(1, 'must not be empty').max(max).regex(HAS_VISIBLE, 'must contain visible characters (not only spaces, invisible or control characters)').trim();
+  storableString().min(1, 'must not be empty').max(max).regex(HAS_VISIBLE, { message: 'must contain visible characters (not only spaces, invisible or control characters)', abort: true }).trim();
 
 /**
  * A JSON value Keel stores as `jsonb` (an extraction schema): every string and every key
