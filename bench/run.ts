@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
+import { guardrails } from './guardrails';
 import { burst } from './burst';
 import { Cleanup } from '../test/support/cleanup';
 import { describeError } from './load';
@@ -15,7 +16,7 @@ import { collectEnvironment, loadAverage, renderMarkdown, writeResults, type Ben
 import type { Section, SectionReport } from './section';
 import { startBenchStack, type BenchStack } from './stack';
 
-const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio];
+const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio, guardrails];
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 

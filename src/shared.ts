@@ -31,9 +31,11 @@ export const RUN_STATUSES = [
   'cancelled',
   'terminated',
   'timed_out',
+  /** A guardrail stopped the run; `error.reasons` says which layer and rule, never the content. */
+  'blocked',
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'terminated', 'timed_out'];
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'blocked'];
 
 export const RUN_TYPES = ['answer', 'ingest', 'extract'] as const;
 export type RunType = (typeof RUN_TYPES)[number];
@@ -69,6 +71,12 @@ export interface ContextChunk {
   vectorRank: number | null;
 }
 
+/** A run's prompt secrets (src/guardrails/canary.ts): the random tag boundary and the canary. */
+export interface PromptEnclosure {
+  boundary: string;
+  canary: string;
+}
+
 export interface Citation {
   chunkId: string;
   documentId: string;
@@ -86,6 +94,8 @@ export interface AnswerWorkflowInput {
   options: ModelOptions;
   /** Absent in runs started before the policy existed, which means `fail`. */
   onFailure?: OnFailurePolicy;
+  /** The API key that started the run: the only one its answer is de-masked for. */
+  callerKeyId?: string;
 }
 
 export interface AnswerResult {
@@ -98,6 +108,16 @@ export interface AnswerResult {
   retrieved?: Array<Omit<ContextChunk, 'text' | 'heading'>>;
   /** How the answer was reached, when the strategy was not `single`. */
   strategy?: StrategyTrace;
+  /** What the guardrails decided (runs under the `guardrails-v1` patch). */
+  guardrails?: GuardrailTrace;
+}
+
+/** The guardrail record of a run: the policy version and every decision, content-free. */
+export interface GuardrailTrace {
+  policyVersion: string;
+  decisions: Array<{ layer: string; rule: string; score?: number; action: string; latencyMs: number; counts?: Record<string, number> }>;
+  droppedChunks?: Array<{ chunkId: string; documentId: string; rule: string; score?: number }>;
+  regenerated?: boolean;
 }
 
 export interface StrategyTrace {
@@ -201,4 +221,5 @@ export const FailureType = {
   documentRejected: 'DocumentRejected',
   extractionInvalid: 'ExtractionInvalid',
   operatorAborted: 'OperatorAborted',
+  guardrailBlocked: 'GuardrailBlocked',
 } as const;

@@ -103,12 +103,33 @@ const crossTenantMatrix: MatrixRow[] = [
       assert.deepEqual(mine.body.schema, schemaOfA, "tenant B replaced tenant A's schema");
     },
   },
+  {
+    operation: 'GET /v1/guardrails/policy',
+    path: () => '/v1/guardrails/policy',
+    expect: 'check',
+    check: async (res) => {
+      assert.equal(res.status, 200);
+      assert.equal((res.body as { version: number | null }).version, null, "tenant B sees tenant A's policy");
+    },
+  },
+  {
+    operation: 'PUT /v1/guardrails/policy',
+    path: () => '/v1/guardrails/policy',
+    body: () => ({ output: { bannedPhrases: ['tenant b phrase'] } }),
+    expect: 'check',
+    check: async (res, _a, stack) => {
+      assert.equal(res.status, 201);
+      const mine = await http<{ version: number; policy: { output: { bannedPhrases: string[] } } }>(stack, 'GET', '/v1/guardrails/policy');
+      assert.equal(mine.body.version, 1);
+      assert.deepEqual(mine.body.policy.output.bannedPhrases, ['tenant a phrase'], "tenant B changed tenant A's policy");
+    },
+  },
 ];
 
 const releaseReasonOfA = 'canary of tenant A only';
 
-/** Operations that only create in the caller's own tenant: nothing of another tenant to reach. */
-const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents', 'POST /v1/evals']);
+/** Operations that only create in the caller's own tenant (or touch nothing stored): nothing of another tenant to reach. */
+const createOnly = new Set(['POST /v1/runs', 'POST /v1/admin/keys', 'POST /v1/documents', 'POST /v1/evals', 'POST /v1/guardrails/check']);
 
 describe('auth: scopes, keys and tenant isolation', function () {
   this.timeout(120_000);
@@ -133,6 +154,8 @@ describe('auth: scopes, keys and tenant isolation', function () {
     assert.equal(upload.status, 202, JSON.stringify(upload.body));
     const schema = await http(stack, 'PUT', '/v1/schemas/a-only', { body: { schema: schemaOfA } });
     assert.equal(schema.status, 200);
+    const policy = await http(stack, 'PUT', '/v1/guardrails/policy', { body: { output: { bannedPhrases: ['tenant a phrase'] } } });
+    assert.equal(policy.status, 201, JSON.stringify(policy.body));
     const release = await http(stack, 'PUT', '/v1/release-policy', { body: { candidate: { model: 'gpt-4o-mini' }, percent: 10, reason: releaseReasonOfA } });
     assert.equal(release.status, 200);
     const evaluation = await http<{ id: string }>(stack, 'POST', '/v1/evals', {

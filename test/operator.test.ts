@@ -157,7 +157,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(failed.error?.step, 'generate');
     assert.equal(failed.error?.type, 'ModelServerError');
     assert.equal(attemptsOf(failed, 'generate').length, 5);
-    const firstExecution = attemptsOf(failed, 'sanitizeInput')[0]?.workflowRunId;
+    const firstExecution = attemptsOf(failed, 'guardInput')[0]?.workflowRunId;
     assert.ok(firstExecution);
 
     const res = await http<ActionBody>(stack, 'POST', `/v1/runs/${id}/retry`, { body: { reason: 'provider recovered' } });
@@ -167,8 +167,8 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
 
     const run = await waitForStatus(id, 'completed');
     assert.ok(run.result?.answer);
-    // sanitizeInput replayed from history: one attempt, in the first execution.
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
+    // guardInput replayed from history: one attempt, in the first execution.
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => [a.status, a.workflowRunId]), [['completed', firstExecution]]);
     const generate = attemptsOf(run, 'generate');
     assert.deepEqual(
       generate.map((a) => [a.workflowRunId === firstExecution ? 'first' : 'reset', a.attempt, a.status]),
@@ -217,7 +217,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const run = await waitForStatus(id, 'completed');
     assert.equal(run.error, null);
-    assert.deepEqual(attemptsOf(run, 'sanitizeInput').map((a) => a.status), ['completed']);
+    assert.deepEqual(attemptsOf(run, 'guardInput').map((a) => a.status), ['completed']);
     assert.deepEqual(attemptsOf(run, 'generate').map((a) => [a.attempt, a.status]), [[1, 'failed'], [2, 'failed'], [3, 'failed'], [4, 'failed'], [5, 'failed'], [1, 'completed']]);
     assert.equal(stack.model.counters().chat.completed, 1);
     assert.deepEqual((await audit(id)).map((e) => [e.action, e.reason, e.details.action]), [['resume', 'provider is back', 'retry']]);

@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { buildAnswerMessages } from '../llm/prompt';
-import type { AnswerResult, ContextChunk, ModelOptions } from '../shared';
+import type { AnswerResult, ContextChunk, ModelOptions, PromptEnclosure } from '../shared';
 import { withLedger } from './ledger';
 import { chatCall, modelParams, promptSource, type ModelCallDeps } from './model-call';
 
@@ -14,6 +14,10 @@ export interface GenerateInput {
   question: string;
   context?: ContextChunk[];
   options: ModelOptions;
+  /** The run's random tag boundary and canary (guardrails); absent in older runs. */
+  enclosure?: PromptEnclosure;
+  /** Extra instruction for the system prompt, e.g. the guardrails' feedback on a regeneration. */
+  hint?: string;
 }
 
 /** Chunk ids the answer cites with `[id]` that were really in its context, in order of first use. */
@@ -32,7 +36,7 @@ export function citationsIn(text: string, context: readonly ContextChunk[]): Ans
 
 export async function answerCall(deps: ModelCallDeps, entry: Parameters<typeof chatCall>[1], input: GenerateInput): Promise<AnswerResult> {
   const context = input.context ?? [];
-  const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, context, undefined, promptSource(deps, input.options)), modelParams(input.options));
+  const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, context, input.hint, promptSource(deps, input.options, input.enclosure)), modelParams(input.options));
   return {
     answer: reply.content,
     model: reply.model,

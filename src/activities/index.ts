@@ -7,6 +7,8 @@ import { createExtractActivities } from './extract';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createAlertActivities, type AlertWebhook } from './alerts';
 import { createGenerateActivities } from './generate';
+import { createGuardrailActivities } from './guardrails';
+import type { PayloadKeyRing } from '../codec/keys';
 import { createIngestActivities, type IngestLimits } from './ingest';
 import { createRetrieveActivities } from './retrieve';
 import { createRunStatusActivities } from './run-status';
@@ -35,12 +37,15 @@ export interface ActivityDeps {
   ingestLimits?: Partial<IngestLimits>;
   /** Where `notifyOperator` posts when a run pauses on failure; unset → nobody is called. */
   alertWebhook?: AlertWebhook;
+  /** Seals each run's PII vault (the payload codec's keys); unset: placeholders are never resolved. */
+  payloadKeys?: PayloadKeyRing;
 }
 
 /** Every activity Keel runs, built once per worker from its clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSanitizeActivities(deps.db, deps.metrics),
+    ...createGuardrailActivities(deps),
     ...createGenerateActivities(deps),
     ...createRunStatusActivities(deps.db, deps.metrics, deps.store),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
@@ -56,8 +61,9 @@ export type Activities = ReturnType<typeof createActivities>;
 /** The parts of ActivityDeps that come from configuration. */
 export function activityOptionsFromConfig(
   config: import('../config').Config,
-): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits' | 'inlinePayloadMaxBytes'> {
+): Pick<ActivityDeps, 'embeddingModel' | 'chunking' | 'retrievalTopK' | 'jsonSchemaFormat' | 'prices' | 'promptsDir' | 'buildId' | 'ingestLimits' | 'inlinePayloadMaxBytes' | 'payloadKeys'> {
   return {
+    payloadKeys: config.KEEL_PAYLOAD_KEYS,
     ingestLimits: {
       maxPages: config.KEEL_DOC_MAX_PAGES,
       maxExpandedBytes: config.KEEL_DOC_MAX_EXPANDED_BYTES,

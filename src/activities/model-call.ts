@@ -6,7 +6,7 @@ import { toModelFailure } from '../llm/errors';
 import { estimateCostUsd, type PriceTable } from '../llm/pricing';
 import type { BuiltPrompt, PromptSource } from '../llm/prompt';
 import { modelConfig } from '../llm/models';
-import type { ModelOptions } from '../shared';
+import type { ModelOptions, PromptEnclosure } from '../shared';
 import type { LedgerEntry } from './ledger';
 import { recordModelUsage, type KeelMetrics } from '../metrics/metrics';
 
@@ -105,6 +105,6 @@ export function modelParams(options: ModelOptions): ModelOptions {
 }
 
 /** The templates a model step builds its prompt from: the configured directory and the run's variants. */
-export function promptSource(deps: Pick<ModelCallDeps, 'promptsDir'>, options: ModelOptions): PromptSource {
-  return { dir: deps.promptsDir, variants: options.prompts };
+export function promptSource(deps: Pick<ModelCallDeps, 'promptsDir'>, options: ModelOptions, enclosure?: PromptEnclosure): PromptSource {
+  return { dir: deps.promptsDir, variants: options.prompts, ...(enclosure ? { enclosure } : {}) };
 }

@@ -11,6 +11,8 @@ export interface RunError {
   type: string;
   message: string;
   step?: string;
+  /** Why guardrails blocked the run: layers and rules, never content. */
+  reasons?: unknown[];
 }
 
 /**

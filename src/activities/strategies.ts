@@ -1,6 +1,6 @@
 import type { Db } from '../db/client';
 import { buildAnswerMessages, buildCritiqueMessages, buildJudgeMessages, buildReviseMessages } from '../llm/prompt';
-import type { AnswerResult, ContextChunk, ModelOptions } from '../shared';
+import type { AnswerResult, ContextChunk, ModelOptions, PromptEnclosure } from '../shared';
 import { citationsIn } from './generate';
 import { withLedger } from './ledger';
 import { chatCall, modelParams, promptSource, type ModelCallDeps } from './model-call';
@@ -15,6 +15,7 @@ interface Base {
   question: string;
   context: ContextChunk[];
   options: ModelOptions;
+  enclosure?: PromptEnclosure;
 }
 
 /** Candidates differ by prompt as well as temperature, so even a greedy model gives n different answers. */
@@ -54,7 +55,7 @@ export function createStrategyActivities(deps: StrategyDeps) {
     async generateCandidate(input: Base & { index: number }): Promise<AnswerResult> {
       return ledger(input, 'generateCandidate', async (entry) => {
         const hint = CANDIDATE_HINTS[input.index % CANDIDATE_HINTS.length];
-        const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, input.context, hint, promptSource(deps, input.options)), modelParams(input.options));
+        const reply = await chatCall(deps, entry, buildAnswerMessages(input.question, input.context, hint, promptSource(deps, input.options, input.enclosure)), modelParams(input.options));
         return { answer: reply.content, model: reply.model, finishReason: reply.finishReason, usage: reply.usage, citations: citationsIn(reply.content, input.context) };
       });
     },
@@ -68,7 +69,7 @@ export function createStrategyActivities(deps: StrategyDeps) {
       return ledger(input, 'judgeCandidates', async (entry) => {
         const scores = await Promise.all(
           input.candidates.map(async (candidate) => {
-            const reply = await chatCall(deps, entry, buildJudgeMessages(input.question, candidate, input.context, promptSource(deps, input.options)), {
+            const reply = await chatCall(deps, entry, buildJudgeMessages(input.question, candidate, input.context, promptSource(deps, input.options, input.enclosure)), {
               model: input.options.model,
               temperature: 0,
               max_tokens: 8,
@@ -83,7 +84,7 @@ export function createStrategyActivities(deps: StrategyDeps) {
 
     async critiqueDraft(input: Base & { draft: string; round: number }): Promise<{ score: number; critique: string }> {
       return ledger(input, 'critiqueDraft', async (entry) => {
-        const reply = await chatCall(deps, entry, buildCritiqueMessages(input.question, input.draft, input.context, promptSource(deps, input.options)), { model: input.options.model, temperature: 0 }, { response_format: CRITIQUE_FORMAT });
+        const reply = await chatCall(deps, entry, buildCritiqueMessages(input.question, input.draft, input.context, promptSource(deps, input.options, input.enclosure)), { model: input.options.model, temperature: 0 }, { response_format: CRITIQUE_FORMAT });
         try {
           const parsed = JSON.parse(reply.content) as { score?: unknown; critique?: unknown };
           const score = typeof parsed.score === 'number' ? Math.max(1, Math.min(10, Math.round(parsed.score))) : 1;
@@ -96,7 +97,7 @@ export function createStrategyActivities(deps: StrategyDeps) {
 
     async reviseDraft(input: Base & { draft: string; critique: string; round: number }): Promise<AnswerResult> {
       return ledger(input, 'reviseDraft', async (entry) => {
-        const reply = await chatCall(deps, entry, buildReviseMessages(input.question, input.draft, input.critique, input.context, promptSource(deps, input.options)), modelParams(input.options));
+        const reply = await chatCall(deps, entry, buildReviseMessages(input.question, input.draft, input.critique, input.context, promptSource(deps, input.options, input.enclosure)), modelParams(input.options));
         return { answer: reply.content, model: reply.model, finishReason: reply.finishReason, usage: reply.usage, citations: citationsIn(reply.content, input.context) };
       });
     },

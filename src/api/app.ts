@@ -14,6 +14,7 @@ import { servedRoutes } from './openapi';
 import { problemHandler, problems } from './problem';
 import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
+import { guardrailsRouter } from './routes/guardrails';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
@@ -116,6 +117,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(traceRouter(deps));
   app.use(evalsRouter(deps));
   app.use(adminKeysRouter(deps));
+  app.use(guardrailsRouter(deps));
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log));

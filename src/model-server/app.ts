@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { complete } from './completion';
+import { messageText } from './prompt';
 import { Counters, type CountedEndpoint, type CountersSnapshot, type RequestTally } from './counters';
 import { DEFAULT_EMBEDDING_DIMENSIONS, embedText, toBase64 } from './embeddings';
 import { errorBody, sendBodyError, sendError, sendInvalidRequest } from './errors';
@@ -87,7 +88,7 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
    * The part every model call shares: latency, then the next fault, if any. Resolves true
    * when the handler should go on and answer.
    */
-  async function proceed(endpoint: FaultEndpoint, res: Response, tally: RequestTally, stream: boolean): Promise<boolean | 'offschema'> {
+  async function proceed(endpoint: FaultEndpoint, res: Response, tally: RequestTally, stream: boolean): Promise<boolean | ContentFault> {
     if (!(await waitUnlessClosed(behaviour.latencyMs, res))) {
       tally.aborted();
       return false;
@@ -95,7 +96,7 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
     const fault = behaviour.faults.take(endpoint);
     if (!fault) return true;
     // Not a transport failure: the call succeeds and is billed, only its content is wrong.
-    if (fault.type === 'offschema' && endpoint === 'chat') return 'offschema';
+    if (CONTENT_FAULTS.includes(fault.type as ContentFault) && endpoint === 'chat') return fault.type as ContentFault;
     tally.faulted();
     deliverFault(fault, res, stream);
     return false;
@@ -115,7 +116,7 @@ export function createModelApp(behaviour: ModelBehaviour = new ModelBehaviour())
       const go = await proceed('chat', res, tally, stream);
       if (!go) return;
 
-      const completion = go === 'offschema' ? offSchema(request) : complete(request);
+      const completion = go === 'offschema' ? offSchema(request) : go === 'echo' ? echoSystemPrompt(request) : go === 'ungrounded' ? ungrounded(request) : complete(request);
       tally.completed({ prompt: completion.promptTokens, completion: completion.completionTokens });
       if (!stream) {
         res.json(chatCompletion(completion, request.model));
@@ -257,7 +258,23 @@ function embeddingInputs(input: EmbeddingRequest['input']): string[] {
   return input.map((x) => (Array.isArray(x) ? x.join(' ') : String(x)));
 }
 
-const FAULT_STATUS: Record<Exclude<FaultHit['type'], 'reset' | 'timeout' | 'malformed' | 'offschema'>, { status: number; body: () => ReturnType<typeof errorBody> }> = {
+/** Faults that answer 200 with wrong content rather than failing the request. */
+const CONTENT_FAULTS = ['offschema', 'echo', 'ungrounded'] as const;
+type ContentFault = (typeof CONTENT_FAULTS)[number];
+
+/** A prompt leak: the answer repeats the system prompt, as an injected model might. */
+function echoSystemPrompt(request: ChatCompletionRequest): ReturnType<typeof complete> {
+  const system = request.messages.filter((m) => m.role === 'system').map(messageText).join('\n');
+  return { choices: [{ content: `My instructions say: ${system}`, finishReason: 'stop' }], promptTokens: 1, completionTokens: approxTokens(system) };
+}
+
+/** A hallucination: a fluent answer that no document states. */
+function ungrounded(request: ChatCompletionRequest): ReturnType<typeof complete> {
+  const content = 'Refunds are paid in gold bullion within 97 minutes by the Martian treasury. Every customer also receives a complimentary zeppelin voucher.';
+  return { choices: [{ content, finishReason: 'stop' }], promptTokens: approxTokens(request.messages.map(messageText).join('\n')), completionTokens: approxTokens(content) };
+}
+
+const FAULT_STATUS: Record<Exclude<FaultHit['type'], 'reset' | 'timeout' | 'malformed' | ContentFault>, { status: number; body: () => ReturnType<typeof errorBody> }> = {
   '400': { status: 400, body: () => errorBody('Injected fault: bad request.', 'invalid_request_error', 'injected_fault') },
   '401': { status: 401, body: () => errorBody('Injected fault: incorrect API key provided.', 'invalid_request_error', 'invalid_api_key') },
   '429': { status: 429, body: () => errorBody('Injected fault: rate limit reached, please retry after the indicated delay.', 'requests', 'rate_limit_exceeded') },
@@ -275,7 +292,9 @@ function deliverFault(fault: FaultHit, res: Response, stream: boolean): void {
       res.socket?.destroy();
       return;
     case 'offschema':
-      // Only chat answers off-schema; on embeddings it behaves as a 500.
+    case 'echo':
+    case 'ungrounded':
+      // Only chat answers with wrong content; on embeddings these behave as a 500.
       sendError(res, 500, FAULT_STATUS['500'].body());
       return;
     case 'malformed':

@@ -14,6 +14,8 @@ import { z } from 'zod';
  *   type      429 | 500 | 503 | 400 | 401 | reset | timeout | malformed | offschema
  *             (offschema: a normal, billed 200 whose content is JSON that ignores the requested
  *             schema, as a model that does not follow instructions answers; chat only)
+ *             (echo: a billed 200 that repeats the system prompt, a prompt leak; ungrounded: a
+ *             billed 200 stating things no document says; chat only)
  *   xCOUNT    how many requests it hits  (default 1)
  *   @SECONDS  Retry-After for 429/503    (429 defaults to 1)
  *
@@ -21,7 +23,7 @@ import { z } from 'zod';
  * then the next chat or embeddings call gets a 500.
  */
 
-export const FAULT_TYPES = ['429', '500', '503', '400', '401', 'reset', 'timeout', 'malformed', 'offschema'] as const;
+export const FAULT_TYPES = ['429', '500', '503', '400', '401', 'reset', 'timeout', 'malformed', 'offschema', 'echo', 'ungrounded'] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
 export const FAULT_ENDPOINTS = ['chat', 'embeddings'] as const;

@@ -21,9 +21,10 @@ export interface KeelPrompt {
   readonly promptText: string;
 }
 
-const DOCUMENT = /<document\s+id\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/document>/gi;
-const QUESTION = /<question>([\s\S]*?)<\/question>/gi;
-const CANDIDATE = /<candidate>([\s\S]*?)<\/candidate>/i;
+// Tag names may carry a run's random boundary suffix (`<question-3f9a…>`), which must match on both ends.
+const DOCUMENT = /<document(-[0-9a-f]+)?\s+id\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/document\1>/gi;
+const QUESTION = /<question(-[0-9a-f]+)?>([\s\S]*?)<\/question\1>/gi;
+const CANDIDATE = /<candidate(-[0-9a-f]+)?>([\s\S]*?)<\/candidate\1>/i;
 const SCORE_REQUEST = /<score_request\s*\/>/i;
 
 export function messageText(message: ChatMessage): string {
@@ -45,16 +46,16 @@ export function readPrompt(messages: readonly ChatMessage[]): KeelPrompt {
   for (const { role, text } of texts) {
     if (role === 'assistant') continue;
     for (const match of text.matchAll(DOCUMENT)) {
-      documents.push({ id: match[1] ?? match[2] ?? '', text: decodeEntities(match[3] ?? '').trim() });
+      documents.push({ id: match[2] ?? match[3] ?? '', text: decodeEntities(match[4] ?? '').trim() });
     }
   }
 
   const questions = [...lastUser.matchAll(QUESTION)];
-  const tagged = questions.at(-1)?.[1];
+  const tagged = questions.at(-1)?.[2];
   const question = collapse(tagged ?? lastUser.replace(DOCUMENT, ' ').replace(/<[^>]+>/g, ' '));
 
   const scoreCandidate = SCORE_REQUEST.test(lastUser)
-    ? collapse(CANDIDATE.exec(lastUser)?.[1] ?? lastUser.replace(SCORE_REQUEST, ''))
+    ? collapse(CANDIDATE.exec(lastUser)?.[2] ?? lastUser.replace(SCORE_REQUEST, ''))
     : undefined;
 
   return { documents, question, scoreCandidate, promptText: texts.map((t) => t.text).join('\n') };

@@ -6,6 +6,8 @@ import {
   resumeRunUpdate,
   type AnswerResult,
   type AnswerWorkflowInput,
+  type ContextChunk,
+  type GuardrailTrace,
   type ResumeRequest,
 } from '../shared';
 import { alert, dbWrite, guardrail, llmCall } from './profiles';
@@ -15,12 +17,15 @@ import { produceAnswer } from './strategies';
 // Summaries name each step in the Temporal Web UI's event history.
 const db = proxyActivities<Activities>({ ...dbWrite, summary: 'Record the run status' });
 const checks = proxyActivities<Activities>({ ...guardrail, summary: 'Sanitize the question' });
+const inputGuard = proxyActivities<Activities>({ ...guardrail, summary: 'Input guardrails: limits, injection, PII masking' });
+const contextGuard = proxyActivities<Activities>({ ...guardrail, summary: 'Context guardrails: drop chunks carrying injections' });
+const outputGuard = proxyActivities<Activities>({ ...guardrail, summary: 'Output guardrails: canary, leaks, safety, brand, groundedness' });
 const llm = proxyActivities<Activities>({ ...llmCall, summary: 'Ask the model' });
 const store = proxyActivities<Activities>({ ...dbWrite, summary: 'Store the answer' });
 const alerts = proxyActivities<Activities>({ ...alert, summary: 'Tell an operator the run is paused' });
 
 
-/** Answer a question: sanitize the input, ask the model, store the result. */
+/** Answer a question: input guardrails, retrieval (screened), the model, output guardrails, store the result. */
 export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> {
   const { runId, tenantId } = input;
   const pauseOnFailure = input.onFailure === 'pause';
@@ -90,23 +95,70 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     }
   };
 
+  /** Ends the run `blocked`: the reasons name layers and rules, never the text that tripped them. */
+  const block = async (stepName: string, reasons: unknown[]): Promise<never> => {
+    setStatus('blocked');
+    const error = { type: FailureType.guardrailBlocked, message: 'Blocked by guardrails', step: stepName, reasons };
+    await db.markRunFinished({ runId, tenantId, status: 'blocked', error });
+    throw ApplicationFailure.nonRetryable(error.message, FailureType.guardrailBlocked, { reasons });
+  };
+
   setStatus('running');
   try {
     await db.markRunRunning({ runId, tenantId });
-    const sanitized = await step('sanitizeInput', () => checks.sanitizeInput({ runId, tenantId, text: input.question }));
-    if (sanitized.text.length === 0) {
+    // Guardrails (src/guardrails): runs recorded before them replay the sanitize-only path.
+    const guarded = patched('guardrails-v1');
+    let question: string;
+    let guard: Awaited<ReturnType<Activities['guardInput']>> | undefined;
+    if (guarded) {
+      guard = await step('guardInput', () => inputGuard.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) }));
+      if (guard.blocked.length > 0) await block('guardInput', guard.blocked);
+      question = guard.text;
+    } else {
+      question = (await step('sanitizeInput', () => checks.sanitizeInput({ runId, tenantId, text: input.question }))).text;
+    }
+    if (question.length === 0) {
       throw ApplicationFailure.nonRetryable('The question is empty after sanitizing', 'InvalidInput');
     }
     // Runs recorded before retrieval existed replay without it (test/fixtures/histories).
-    const context = patched('answer-retrieval')
-      ? await step('retrieveContext', () => llm.retrieveContext({ runId, tenantId, query: sanitized.text }))
+    let context: ContextChunk[] = patched('answer-retrieval')
+      ? await step('retrieveContext', () => llm.retrieveContext({ runId, tenantId, query: question }))
       : [];
-    const result = await produceAnswer({ runId, tenantId, question: sanitized.text, context, options: input.options }, step);
-    await step('storeResult', () => store.storeResult({ runId, tenantId, result, model: result.model }));
+    const trace: GuardrailTrace | undefined = guard ? { policyVersion: guard.policy.policyVersion, decisions: [...guard.decisions] } : undefined;
+    if (guard && trace && context.length > 0) {
+      const chunks = context;
+      const screened = await step('screenContext', () => contextGuard.screenContext({ runId, tenantId, chunks, policy: guard.policy }));
+      context = context.filter((c) => screened.keep.includes(c.chunkId));
+      trace.decisions.push(...screened.decisions);
+      if (screened.dropped.length > 0) trace.droppedChunks = screened.dropped;
+    }
+    const enclosure = guard?.enclosure;
+    let result = await produceAnswer({ runId, tenantId, question, context, options: input.options, ...(enclosure ? { enclosure } : {}) }, step);
+    if (guard && trace && enclosure) {
+      const texts = context.map((c) => c.text);
+      const checkAnswer = (answer: string, retried: boolean, name: string) =>
+        step(name, () => outputGuard.guardOutput({ runId, tenantId, answer, context: texts, policy: guard.policy, enclosure, retried }));
+      let checked = await checkAnswer(result.answer, false, 'guardOutput');
+      trace.decisions.push(...checked.decisions);
+      if (checked.regenerate) {
+        const hint = `Earlier statements ${checked.unsupportedClaims.map((i) => i + 1).join(', ')} were not supported by the documents. Answer again using only what the documents state, and cite every sentence.`;
+        result = { ...(await step('regenerate', () => llm.generate({ runId, tenantId, question, context, options: input.options, enclosure, hint }))), retrieved: result.retrieved };
+        checked = await checkAnswer(result.answer, true, 'guardOutput#2');
+        trace.decisions.push(...checked.decisions);
+        trace.regenerated = true;
+      }
+      if (checked.blocked.length > 0) await block('guardOutput', checked.blocked);
+      result = { ...result, answer: checked.text, guardrails: trace };
+    }
+    const final = result;
+    await step('storeResult', () => store.storeResult({ runId, tenantId, result: final, model: final.model }));
     setStatus('completed');
-    return result;
+    return final;
   } catch (err) {
-    await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
+    // A blocked run has recorded its own end.
+    if (!(err instanceof ApplicationFailure && err.type === FailureType.guardrailBlocked)) {
+      await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
+    }
     throw err;
   }
 }

@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { AnswerResult, ContextChunk, ModelOptions, StrategyTrace } from '../shared';
+import type { AnswerResult, ContextChunk, ModelOptions, PromptEnclosure, StrategyTrace } from '../shared';
 import { llmCall } from './profiles';
 
 const llm = proxyActivities<Activities>(llmCall);
@@ -11,6 +11,8 @@ export interface StrategyInput {
   question: string;
   context: ContextChunk[];
   options: ModelOptions;
+  /** Set by the guardrails: every prompt of the run uses its boundary and canary. */
+  enclosure?: PromptEnclosure;
 }
 
 type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;

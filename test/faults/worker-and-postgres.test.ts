@@ -59,7 +59,7 @@ describe('faults: worker killed, Postgres unreachable', function () {
     // Attempt 1 died with its worker (started, never finished, never billed); attempt 2 completed.
     assert.deepEqual(attempts(run, 'generate').map((a) => [a.attempt, a.status]), [[1, 'started'], [2, 'completed']]);
     assert.equal(attempts(run, 'generate').filter((a) => a.tokensIn !== null).length, 1);
-    assert.deepEqual(attempts(run, 'sanitizeInput').map((a) => a.status), ['completed']);
+    assert.deepEqual(attempts(run, 'guardInput').map((a) => a.status), ['completed']);
     assert.deepEqual(attempts(run, 'storeResult').map((a) => a.status), ['completed']);
     await second.kill('SIGTERM');
   });
@@ -97,7 +97,7 @@ describe('faults: worker killed, Postgres unreachable', function () {
       // The model's answer arrived during the outage; its ledger write waited instead of failing
       // the attempt, so there is one attempt, completed and billed once.
       assert.deepEqual(attempts(run, 'generate').map((a) => [a.attempt, a.status]), [[1, 'completed']]);
-      for (const step of ['sanitizeInput', 'generate', 'storeResult']) {
+      for (const step of ['guardInput', 'generate', 'storeResult']) {
         assert.equal(attempts(run, step).filter((a) => a.status === 'completed').length, 1, step);
       }
       const rows = await stack.db.runStep.groupBy({ by: ['workflowRunId', 'activityId', 'attempt'], where: { runId: id }, _count: true });

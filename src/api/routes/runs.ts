@@ -7,6 +7,8 @@ import type { Db } from '../../db/client';
 import type { Prisma, Run, RunStep } from '../../generated/prisma/client';
 import { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView, type RunSummary } from '../../schemas/runs';
 import { SearchAttr, TaskQueue, type RunStatus, type RunType } from '../../shared';
+import { AesGcmPayloadCodec } from '../../codec/aes-gcm-codec';
+import { demaskForCaller } from '../../guardrails/store';
 import type { KeelMetrics } from '../../metrics/metrics';
 import { requireAuth } from '../auth';
 import { CreateRunHeaders, idempotencyKeyReused, idempotentRunId, readIdempotencyKey } from '../idempotency';
@@ -73,6 +75,8 @@ function decodeCursor(cursor: string): Cursor {
 
 export function runsRouter(deps: RunsDeps): Router {
   const { db, temporal, config } = deps;
+  // Opens PII vaults, so the caller who started a run reads its answer with the originals back.
+  const vaultCodec = config.KEEL_PAYLOAD_KEYS ? new AesGcmPayloadCodec(config.KEEL_PAYLOAD_KEYS) : undefined;
   const router = Router();
   const links = (id: string) => runLinks(config, id);
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -137,7 +141,7 @@ export function runsRouter(deps: RunsDeps): Router {
       ],
     },
     async (req, res, { body }) => {
-      const { tenantId } = requireAuth(req);
+      const { tenantId, keyId } = requireAuth(req);
       const idempotencyKey = readIdempotencyKey(req);
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       res.locals.runId = id;
@@ -168,7 +172,7 @@ export function runsRouter(deps: RunsDeps): Router {
         res.status(200).location(links(id).self).json({ id, status: existing.status, links: links(id) });
         return;
       }
-      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure } : workflow.input;
+      const workflowInput = workflow.type === 'answer' ? { ...workflow.input, onFailure, callerKeyId: keyId } : workflow.input;
       try {
         await temporal.workflow.start(workflow.type, {
           taskQueue: TaskQueue.workflows,
@@ -211,7 +215,7 @@ export function runsRouter(deps: RunsDeps): Router {
       responses: { 200: { description: 'The run.', schema: RunView, example: runExamples.view } },
     },
     async (req, res, { params }) => {
-      const { tenantId } = requireAuth(req);
+      const { tenantId, keyId } = requireAuth(req);
       res.locals.runId = params.id;
       const load = () =>
         db.run.findFirst({
@@ -221,7 +225,7 @@ export function runsRouter(deps: RunsDeps): Router {
       let run = await load();
       if (run && (await reconcileRun({ db, temporal }, run))) run = await load();
       if (!run) throw problems.notFound(`Run ${params.id}`);
-      res.json(view(run));
+      res.json(view({ ...run, result: await demaskForCaller(db, vaultCodec, run, keyId) }));
     },
   );
 

@@ -1,0 +1,148 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
+import type { PayloadKeyRing } from '../codec/keys';
+import type { Db } from '../db/client';
+import { newEnclosure } from '../guardrails/canary';
+import type { BlockReason, GuardrailDecision } from '../guardrails/decision';
+import { checkInput, screenText } from '../guardrails/input';
+import type { VaultEntry } from '../guardrails/mask';
+import { checkOutput } from '../guardrails/output';
+import type { RecordedPolicy } from '../guardrails/policy';
+import { currentPolicy, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
+import type { KeelMetrics } from '../metrics/metrics';
+import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
+import { withLedger } from './ledger';
+
+export interface GuardrailDeps {
+  db: Db;
+  metrics?: KeelMetrics;
+  /** The payload key ring seals each run's PII vault; without it placeholders are never resolved. */
+  payloadKeys?: PayloadKeyRing;
+}
+
+export interface GuardInputResult {
+  /** Sanitized, PII masked: the only form of the question the rest of the run sees. */
+  text: string;
+  blocked: BlockReason[];
+  decisions: GuardrailDecision[];
+  policy: RecordedPolicy;
+  enclosure: PromptEnclosure;
+  masked: number;
+}
+
+export interface ScreenContextResult {
+  keep: string[];
+  dropped: Array<{ chunkId: string; documentId: string; rule: string; score?: number }>;
+  decisions: GuardrailDecision[];
+}
+
+export interface GuardOutputResult {
+  text: string;
+  blocked: BlockReason[];
+  decisions: GuardrailDecision[];
+  regenerate: boolean;
+  unsupportedClaims: number[];
+}
+
+/** A one-line account of the decisions for the activity's heartbeat details and logs: layers and actions only. */
+export function decisionSummary(decisions: readonly GuardrailDecision[]): string {
+  return decisions.map((d) => `${d.layer}:${d.action}${d.score === undefined ? '' : `(${d.score})`}`).join(' ');
+}
+
+/**
+ * The guardrail activities (profile `guardrail`). Each records its decisions in its ledger row
+ * (the row's output) and in the run's event history (the activity result), and counts them in
+ * `keel_guardrail_decisions_total`. None returns or records the originals behind a placeholder.
+ */
+export function createGuardrailActivities(deps: GuardrailDeps) {
+  const codec: PayloadCodec | undefined = deps.payloadKeys ? new AesGcmPayloadCodec(deps.payloadKeys) : undefined;
+  const count = (decisions: readonly GuardrailDecision[]) => {
+    for (const d of decisions) deps.metrics?.guardrailDecisions.inc({ guardrail: d.layer, decision: d.action });
+    Context.current().log.info('guardrail decisions', { decisions: decisionSummary(decisions) });
+  };
+
+  return {
+    /**
+     * Input layers: limits, sanitize, injection rules + classifier (hidden payloads too), PII
+     * masking. The question is read from the run's row rather than passed in, so the only
+     * event of the run's history that holds it in clear (before the codec) is the workflow's start.
+     */
+    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string }): Promise<GuardInputResult> {
+      let entries: VaultEntry[] = [];
+      let sealed: Uint8Array<ArrayBuffer> | undefined;
+      return withLedger(
+        deps.db,
+        { runId: input.runId, tenantId: input.tenantId, step: 'guardInput' },
+        async () => {
+          const run = await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } });
+          const question = (run?.input as { question?: unknown } | null)?.question;
+          if (typeof question !== 'string') throw ApplicationFailure.nonRetryable(`Run ${input.runId} has no question to check`, FailureType.runNotFound);
+          const policy = await currentPolicy(deps.db, input.tenantId);
+          const check = checkInput(question, policy.policy);
+          entries = check.entries;
+          if (entries.length > 0 && codec) sealed = await sealEntries(codec, entries);
+          count(check.decisions);
+          return { text: check.text, blocked: check.blocked, decisions: check.decisions, policy, enclosure: newEnclosure(), masked: check.entries.length };
+        },
+        (result) => [
+          ...(sealed ? [vaultUpsert(deps.db, { runId: input.runId, tenantId: input.tenantId, ...(input.callerKeyId ? { apiKeyId: input.callerKeyId } : {}) }, sealed)] : []),
+          // The stored request keeps only what the run saw: the masked question, or none if blocked for PII.
+          ...(entries.length > 0 || result.blocked.some((b) => b.layer === 'pii')
+            ? [deps.db.$executeRaw`UPDATE run SET input = jsonb_set(input, '{question}', to_jsonb(${result.text}::text)), updated_at = now()
+                 WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND input ? 'question'`]
+            : []),
+        ],
+      );
+    },
+
+    /** Indirect injection: each retrieved chunk through layers 1–2; flagged chunks are dropped. */
+    async screenContext(input: { runId: string; tenantId: string; chunks: ContextChunk[]; policy: RecordedPolicy }): Promise<ScreenContextResult> {
+      return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'screenContext' }, async () => {
+        const keep: string[] = [];
+        const dropped: ScreenContextResult['dropped'] = [];
+        const decisions: GuardrailDecision[] = [];
+        for (const chunk of input.chunks) {
+          if (!input.policy.policy.context.screen) {
+            keep.push(chunk.chunkId);
+            continue;
+          }
+          const { flagged, decision } = screenText(chunk.text, input.policy.policy);
+          decisions.push(decision);
+          if (flagged) dropped.push({ chunkId: chunk.chunkId, documentId: chunk.documentId, rule: decision.rule, ...(decision.score === undefined ? {} : { score: decision.score }) });
+          else keep.push(chunk.chunkId);
+        }
+        count(decisions);
+        return { keep, dropped, decisions };
+      });
+    },
+
+    /** Output layers: canary, restricted terms, PII/secrets, safety, brand, groundedness. */
+    async guardOutput(input: {
+      runId: string;
+      tenantId: string;
+      answer: string;
+      context: string[];
+      policy: RecordedPolicy;
+      enclosure: PromptEnclosure;
+      retried?: boolean;
+    }): Promise<GuardOutputResult> {
+      let sealed: Uint8Array<ArrayBuffer> | undefined;
+      let apiKeyId: string | undefined;
+      return withLedger(
+        deps.db,
+        { runId: input.runId, tenantId: input.tenantId, step: 'guardOutput' },
+        async () => {
+          const vault = codec ? await readVault(deps.db, codec, input.runId, input.tenantId) : undefined;
+          const known = vault?.entries ?? [];
+          apiKeyId = vault?.apiKeyId ?? undefined;
+          const check = checkOutput(input.answer, input.policy.policy, { canary: input.enclosure.canary, context: input.context, entries: known, retried: input.retried });
+          if (check.entries.length > 0 && codec) sealed = await sealEntries(codec, [...known, ...check.entries]);
+          count(check.decisions);
+          return { text: check.text, blocked: check.blocked, decisions: check.decisions, regenerate: check.regenerate, unsupportedClaims: check.unsupportedClaims };
+        },
+        () => (sealed ? [vaultUpsert(deps.db, { runId: input.runId, tenantId: input.tenantId, ...(apiKeyId ? { apiKeyId } : {}) }, sealed)] : []),
+      );
+    },
+  };
+}
