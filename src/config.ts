@@ -49,6 +49,8 @@ export const ConfigSchema = z.object({
   KEEL_LLM_MAX_PER_SECOND: z.coerce.number().positive().optional(),
   /** Both below the usual 30 s between SIGTERM and SIGKILL (compose stop_grace_period, Kubernetes). */
   KEEL_WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /** How often each worker brings run rows in line with Temporal's visibility (src/runs/reconciler.ts); 0 = never. */
+  KEEL_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(2_000),
   KEEL_API_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
 
   /** `kid:base64key,…`, newest first: the first encrypts Temporal payloads, all decrypt. */

@@ -133,6 +133,8 @@ export interface IngestWorkflowInput {
   tenantId: string;
   documentId: string;
   versionId: string;
+  /** Absent in runs started before ingest could pause, which means `fail`. */
+  onFailure?: OnFailurePolicy;
 }
 
 export interface IngestResult {
@@ -164,6 +166,8 @@ export interface ExtractWorkflowInput {
   schema: Record<string, unknown>;
   schemaName?: string;
   options: ModelOptions;
+  /** Absent in runs started before extract could pause, which means `fail`. */
+  onFailure?: OnFailurePolicy;
 }
 
 export interface ExtractResult {
@@ -210,6 +214,8 @@ export const resumeRunUpdate = defineUpdate<ResumeOutcome, [ResumeRequest]>('res
 export const ResumeRejection = {
   notPaused: 'RunNotPaused',
   stepNotOptional: 'StepNotOptional',
+  /** An update with no `actor` or no `reason`: who and why are required for the audit trail. */
+  unidentified: 'ResumeUnidentified',
 } as const;
 
 /** Failure types that Temporal must not retry; activities throw them, workflows list them. */

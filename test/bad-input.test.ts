@@ -33,12 +33,13 @@ describe('bad input: clear problem+json answers that change nothing', function (
     await stack?.stop();
   });
 
-  afterEach(async () => {
+  async function assertNothingWritten(): Promise<void> {
     assert.equal(await stack.db.run.count(), 0, 'a rejected request wrote a run');
     assert.equal(await stack.db.runStep.count(), 0, 'a rejected request wrote a step');
     const workflows = await stack.temporal.workflow.count();
     assert.equal(workflows.count, 0, 'a rejected request started a workflow');
-  });
+  }
+  afterEach(assertNothingWritten);
 
   const post = (body: unknown, opts: { rawBody?: string; headers?: Record<string, string> } = {}) =>
     http<Problem>(stack, 'POST', '/v1/runs', { body, ...opts });
@@ -71,6 +72,33 @@ describe('bad input: clear problem+json answers that change nothing', function (
 
   it('an unknown run type → 400', async () => {
     assertProblem(await post({ type: 'summon', input: {} }), 400, 'validation-error');
+  });
+
+  // zod accepts these bodies; the handler refuses them on what only it knows (the tenant's
+  // registered schemas, what Ajv compiles, this deployment's limits, the tenant's documents).
+  // Each must be refused before anything is written, which is checked here, in the test itself.
+  describe('refused by checks inside the handler, after validation', () => {
+    it('an extraction with a schema name the tenant never registered → 400', async () => {
+      const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schemaName: 'never-registered' } });
+      assertProblem(res, 400, 'validation-error');
+      assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.schemaName']);
+      await assertNothingWritten();
+    });
+
+    it('an extraction schema that does not compile → 400', async () => {
+      const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schema: { type: 'object', properties: { total: { type: 'money' } } } } });
+      assertProblem(res, 400, 'validation-error');
+      const paths = res.body.errors?.map((e) => e.path) ?? [];
+      assert.ok(paths.length === 1 && paths[0]!.startsWith('input.schema'), JSON.stringify(paths));
+      await assertNothingWritten();
+    });
+
+    it("more candidates than this deployment allows (zod's bound is higher) → 400", async () => {
+      const res = await post({ type: 'answer', input: { question: 'q' }, options: { strategy: 'best_of_n', n: stack.config.KEEL_MAX_CANDIDATES + 1 } });
+      assertProblem(res, 400, 'validation-error');
+      assert.deepEqual(res.body.errors?.map((e) => e.path), ['options.n']);
+      await assertNothingWritten();
+    });
   });
 
   it('a body over the limit → 413', async () => {

@@ -4,6 +4,7 @@ import type { ExtractProgress } from '../src/activities/ingest';
 import { withPgClient } from '../src/db/testing';
 import type { KeelProcess } from './support/processes';
 import { eventually, http, startStack, type TestStack } from './support/stack';
+import { startTcpProxy } from './support/tcp-proxy';
 
 interface RunBody {
   status: string;
@@ -66,6 +67,54 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     assert.deepEqual(generate.map((a) => a.status), ['completed'], 'one billed generate in the ledger');
     const store = run.steps.find((s) => s.step === 'storeResult')?.attempts ?? [];
     assert.deepEqual(store.map((a) => [a.attempt, a.status]), [[1, 'started'], [2, 'completed']]);
+  });
+
+  it('after generate was ledgered but before Temporal heard of it: the retry returns the recorded output, no second model call', async () => {
+    stack.model.reset();
+    stack.model.setLatency(3000);
+    const [host, port] = stack.config.TEMPORAL_ADDRESS.split(':');
+    const proxy = await startTcpProxy({ host: host ?? '127.0.0.1', port: Number(port) });
+    let runId: string;
+    try {
+      // The first worker reaches Temporal only through a proxy the test can cut.
+      const first = await stack.spawnWorker('worker-via-proxy', { TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}` });
+      children.push(first);
+      const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'Is a lost completion billed twice?' } } });
+      runId = created.body.id;
+      const generateRow = (status: string) => async () =>
+        (await stack.db.runStep.findFirst({ where: { runId, step: 'generate', status } })) ?? undefined;
+      await eventually(generateRow('started'), 'generate to start', 60_000);
+      // The model is still answering (3 s): cut the worker off Temporal, let it finish the step
+      // and record it in the ledger, then kill it. Its completion never reaches Temporal.
+      proxy.cut();
+      await eventually(generateRow('completed'), 'generate to complete in the ledger', 60_000);
+      await first.kill('SIGKILL');
+    } finally {
+      await proxy.close();
+    }
+    const pending = (await stack.temporal.workflow.getHandle(runId).describe()).raw.pendingActivities ?? [];
+    assert.deepEqual(pending.map((a) => a.activityType?.name), ['generate'], 'Temporal still waits for generate');
+    assert.equal(stack.model.counters().chat.completed, 1);
+    stack.model.setLatency(0);
+
+    // A new worker gets generate again once the heartbeat timeout passes: attempt 2.
+    await worker();
+    const run = await eventually(async () => {
+      const res = await http<RunBody>(stack, 'GET', `/v1/runs/${runId}`);
+      return res.body.status === 'completed' ? res.body : undefined;
+    }, 'run to complete after restart', 90_000);
+    assert.equal(stack.model.counters().chat.completed, 1, 'the model was called once');
+    const generate = run.steps.find((s) => s.step === 'generate')?.attempts ?? [];
+    assert.deepEqual(generate.map((a) => [a.attempt, a.status]), [[1, 'completed']], 'one billed generate in the ledger');
+    const recorded = await stack.db.runStep.findFirstOrThrow({ where: { runId, step: 'generate', status: 'completed' } });
+    assert.equal(run.result?.answer, (recorded.output as { answer?: unknown } | null)?.answer, 'the run stored the recorded answer');
+
+    // Temporal ran generate a second time, and that attempt completed: the ledger replay answered it.
+    const events = (await stack.temporal.workflow.getHandle(runId).fetchHistory()).events ?? [];
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'generate');
+    const started = events.filter((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled?.eventId));
+    assert.deepEqual(started.map((e) => e.activityTaskStartedEventAttributes?.attempt), [2]);
+    assert.ok(events.some((e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(scheduled?.eventId)));
   });
 
   it('during extraction: the restarted worker resumes from the last heartbeat, not page 1', async () => {

@@ -1,4 +1,5 @@
 import { defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -59,6 +60,35 @@ describe('encrypted Temporal payloads', function () {
       return res.body.status === 'completed' ? res.body : undefined;
     }, 'run to complete');
     assert.ok(run.result.answer.includes(marker));
+  });
+
+  it('keeps failure messages out of the stored history of a failed run', async () => {
+    stack.model.reset();
+    // A permanent 400 from the model: generate fails at once and so does the run.
+    stack.model.addFaults('chat:400');
+    const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question } } });
+    assert.equal(created.status, 202);
+    const id = created.body.id;
+    // Control: through the codec the failure is readable, so there is a message to leak.
+    const failure = await stack.temporal.workflow.getHandle(id).result().then(
+      () => assert.fail('the run should have failed'),
+      (err: unknown) => err,
+    );
+    assert.ok(failure instanceof WorkflowFailedError);
+    const messages = [];
+    for (let e: unknown = failure; e instanceof Error; e = e.cause) messages.push(e.message);
+    assert.ok(messages.some((m) => m.includes('Model endpoint rejected the request')), messages.join(' / '));
+
+    const history = await stack.env.client.workflow.getHandle(id).fetchHistory();
+    const types = (history.events ?? []).map((e) => e.eventType);
+    assert.ok(types.includes(temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED));
+    assert.ok(types.includes(temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED));
+    const raw = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+    for (const clear of ['Model endpoint rejected', 'rejected the request', marker, 'toModelFailure', '.ts:']) {
+      assert.equal(raw.includes(clear), false, `"${clear}" is in the stored history in clear text`);
+    }
+    // What the server does store for the failure: the encoded placeholder.
+    assert.ok(raw.includes('Encoded failure'));
   });
 
   it('decodes for operators through the codec endpoint, and only for them', async () => {

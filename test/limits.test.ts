@@ -6,8 +6,10 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../src/api/app';
 import { problemHandler } from '../src/api/problem';
-import { requestTimeout } from '../src/api/timeout';
+import { createPrisma } from '../src/db/client';
+import { idempotentRunId } from '../src/api/idempotency';
 import type { Config } from '../src/config';
+import { withPgClient } from '../src/db/testing';
 import { eventually, http, startStack, type HttpResult, type TestStack } from './support/stack';
 
 function assertProblem(res: HttpResult<unknown>, status: number, slug: string): void {
@@ -94,9 +96,32 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
   it('caps runs in flight per tenant, exactly, under concurrent requests', async () => {
     const q = await stack.addTenant('quota-q');
     const asQ = { baseUrl: stack.baseUrl, apiKey: q.apiKey };
-    const results = await Promise.all(
-      Array.from({ length: QUOTA * 2 }, (_, i) => http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `quota ${i}` } } })),
-    );
+    const results = await withPgClient(stack.config.DATABASE_URL, async (barrier) => {
+      // A barrier that makes the requests overlap whatever the machine's speed: while this
+      // transaction holds the run table in EXCLUSIVE mode, reads go on but no run can be inserted.
+      // Every request gets as far as its insert (or a lock in front of it) and waits there; only
+      // when all of them are seen waiting in Postgres is the table released.
+      await barrier.query('BEGIN');
+      await barrier.query('LOCK TABLE run IN EXCLUSIVE MODE');
+      const requests = Promise.all(
+        Array.from({ length: QUOTA * 2 }, (_, i) => http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: `quota ${i}` } } })),
+      );
+      // (awaited below; this only keeps a failure of the wait from leaving it unhandled)
+      requests.catch(() => undefined);
+      try {
+        await eventually(async () => {
+          // Inside a transaction Postgres serves statistics from one snapshot unless told to drop it.
+          await barrier.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await barrier.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+          );
+          return rows[0]?.n === QUOTA * 2 ? true : undefined;
+        }, `all ${QUOTA * 2} requests waiting in Postgres at once`, 60_000);
+      } finally {
+        await barrier.query('COMMIT');
+      }
+      return requests;
+    });
     const statuses = results.map((r) => r.status).sort();
     assert.deepEqual(statuses, [...Array<number>(QUOTA).fill(202), ...Array<number>(QUOTA).fill(429)]);
     for (const r of results.filter((x) => x.status === 429)) {
@@ -155,24 +180,44 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
     assert.match(actual.headers.get('access-control-expose-headers') ?? '', /Retry-After/);
   });
 
-  it('answers 503 request-timeout when a handler takes too long', async () => {
-    const app = express();
-    app.use(requestTimeout(200));
-    app.get('/slow', () => undefined);
-    app.get('/fast', (_req, res) => {
-      res.json({ ok: true });
-    });
-    app.use(problemHandler(pino({ level: 'silent' })));
-    const api = await listen(app);
+  it('a request past its deadline answers 503 request-timeout and starts nothing', async () => {
+    // Deadlines sit on the calls themselves: the Temporal start (client.withDeadline) and Postgres
+    // statements (statement_timeout). 1 ms is too little for any start.
+    const redis = new Redis(stack.config.REDIS_URL);
+    const config: Config = { ...stack.config, KEEL_REQUEST_TIMEOUT_MS: 1 };
+    const api = await secondApi(config, redis);
     try {
-      const slow = await fetch(`${api.baseUrl}/slow`);
-      assert.equal(slow.status, 503);
-      assert.match(slow.headers.get('content-type') ?? '', /^application\/problem\+json/);
-      assert.equal(((await slow.json()) as { type: string }).type, 'https://keel.dev/problems/request-timeout');
-      assert.equal(slow.headers.get('retry-after'), '5');
-      assert.equal((await fetch(`${api.baseUrl}/fast`)).status, 200);
+      const key = `too-slow-${Date.now()}`;
+      const res = await http({ baseUrl: api.baseUrl, apiKey: stack.apiKey }, 'POST', '/v1/runs', {
+        body: { type: 'answer', input: { question: 'Too slow?' } }, headers: { 'idempotency-key': key },
+      });
+      assertProblem(res, 503, 'request-timeout');
+      assert.equal(res.headers.get('retry-after'), '5');
+      const id = idempotentRunId(stack.tenantId, key);
+      assert.equal(await stack.db.run.count({ where: { id } }), 0);
+      // A start that reached the server past its deadline is terminated; otherwise there is none.
+      const status = await stack.temporal.workflow.getHandle(id).describe().then((d) => d.status.name, () => 'NOT_FOUND');
+      assert.ok(status === 'NOT_FOUND' || status === 'TERMINATED', status);
     } finally {
       await api.close();
+      redis.disconnect();
+    }
+
+    const slowDb = createPrisma(stack.config.DATABASE_URL, { statementTimeoutMs: 50 });
+    const app = express();
+    app.get('/slow', async (_req, res) => {
+      await slowDb.$queryRaw`SELECT pg_sleep(1)`;
+      res.json({ ok: true });
+    });
+    app.use(problemHandler(pino({ level: 'silent' }), 50));
+    const slow = await listen(app);
+    try {
+      const res = await fetch(`${slow.baseUrl}/slow`);
+      assert.equal(res.status, 503);
+      assert.equal(((await res.json()) as { type: string }).type, 'https://keel.dev/problems/request-timeout');
+    } finally {
+      await slow.close();
+      await slowDb.$disconnect();
     }
   });
 });

@@ -82,7 +82,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
   };
   const attemptsOf = (run: RunBody, step: string) => run.steps.find((s) => s.step === step)?.attempts ?? [];
   const audit = async (id: string) =>
-    (await http<{ data: Array<{ action: string; actor: string; reason: string | null; details: Record<string, unknown> }> }>(stack, 'GET', `/v1/runs/${id}/audit`)).body.data;
+    (await http<{ data: Array<{ id: string; action: string; actor: string; reason: string | null; details: Record<string, unknown> }> }>(stack, 'GET', `/v1/runs/${id}/audit`)).body.data;
   const actor = async () => {
     const key = await stack.db.apiKey.findFirstOrThrow({ where: { tenantId: stack.tenantId } });
     return `key:${key.id}`;
@@ -143,7 +143,7 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     assert.equal(res.body.status, 'terminated');
     const run = await getRun(id);
     assert.equal(run.status, 'terminated');
-    assert.deepEqual(run.error, { type: 'Terminated', message: 'runaway prompt' });
+    assert.deepEqual(run.error, { type: 'Terminated', message: 'runaway prompt', actor: await actor() });
     const description = await stack.temporal.workflow.getHandle(id).describe();
     assert.equal(description.status.name, 'TERMINATED');
     assert.equal((await http(stack, 'POST', `/v1/runs/${id}/terminate`, { body: { reason: 'twice' } })).status, 409);
@@ -184,7 +184,10 @@ describe('operators: cancel, terminate, retry, pause and resume, idempotency', f
     const row = await stack.db.run.findUniqueOrThrow({ where: { id } });
     assert.equal(row.workflowRunId, res.body.workflowRunId);
     const [event] = await audit(id);
-    assert.equal(event?.action, 'retry');
+    assert.equal(event?.action, 'reset');
+    assert.equal(event?.actor, await actor());
+    assert.equal(event?.id, res.body.auditEventId);
+    assert.deepEqual(event?.details.rerunsCompletedSteps, []);
     assert.equal(event?.reason, 'provider recovered');
     assert.equal(event?.details.fromWorkflowRunId, firstExecution);
     assert.equal(event?.details.step, 'generate');

@@ -36,6 +36,24 @@ function errorSummary(err: unknown): { type: string; message: string } {
   return { type: 'Error', message: String(err).slice(0, 2000) };
 }
 
+/** Why Temporal cancelled an attempt, when it was the operator's doing (not a timeout or a shutdown). */
+const INTERRUPTIONS: Record<string, string> = {
+  CANCELLED: 'The run was cancelled while this attempt ran',
+  // The workflow closed before the attempt's heartbeat heard of it (a cancel that did not wait
+  // for this attempt, a termination, a reset).
+  NOT_FOUND: 'The run was closed (cancelled, terminated or reset) while this attempt ran',
+  RESET: 'The activity was reset while this attempt ran',
+  PAUSED: 'The activity was paused while this attempt ran',
+};
+
+function interruption(signal: AbortSignal): { type: string; message: string } | undefined {
+  if (!signal.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  const code = reason instanceof Error ? reason.message : String(reason);
+  const message = INTERRUPTIONS[code];
+  return message ? { type: 'Cancelled', message } : undefined;
+}
+
 /** How long an attempt keeps trying to record its outcome while Postgres is unreachable. */
 export const LEDGER_WRITE_PATIENCE_MS = 30_000;
 
@@ -97,7 +115,7 @@ export async function withLedger<T>(
     update: { status: 'started', startedAt },
   });
   const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
-  const finish = (status: 'completed' | 'failed', error?: unknown, endedAt = new Date(), output?: T) =>
+  const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T) =>
     db.runStep.update({
       where: { runId_workflowRunId_activityId_attempt: key },
       data: {
@@ -109,7 +127,7 @@ export async function withLedger<T>(
         tokensOut: entry.usage.tokensOut ?? null,
         costUsd: entry.usage.costUsd ?? null,
         lineage: entry.lineage as Prisma.InputJsonObject,
-        ...(error === undefined ? {} : { error: errorSummary(error) }),
+        ...(error === undefined ? {} : { error: status === 'cancelled' ? (error as Prisma.InputJsonObject) : errorSummary(error) }),
         ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
       },
     });
@@ -119,8 +137,10 @@ export async function withLedger<T>(
     await persistOutcome(() => db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, endedAt, result)]));
     return result;
   } catch (err) {
+    // An attempt the run's cancel, termination or reset interrupted did not fail: say so.
+    const interrupted = interruption(Context.current().cancellationSignal);
     // The ledger write must not mask the step's own failure.
-    await finish('failed', err).catch(() => undefined);
+    await (interrupted ? finish('cancelled', interrupted) : finish('failed', err)).catch(() => undefined);
     throw err;
   }
 }

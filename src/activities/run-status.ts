@@ -1,56 +1,39 @@
 import { Context } from '@temporalio/activity';
-import { Prisma } from '../generated/prisma/client';
 import type { Db } from '../db/client';
 import type { KeelMetrics } from '../metrics/metrics';
-import { TERMINAL_STATUSES, type RunStatus } from '../shared';
+import { type RunError } from '../runs/status';
+import { createRunTransitions } from '../runs/transitions';
+import type { RunStatus } from '../shared';
 import type { ObjectStore } from '../storage';
 import { readJson } from '../storage/claim-check';
 import { withLedger } from './ledger';
 
-export interface RunError {
-  type: string;
-  message: string;
-  step?: string;
-  /** Why guardrails blocked the run: layers and rules, never content. */
-  reasons?: unknown[];
-}
+export type { RunError };
 
-/**
- * Run-row transitions. Each is a single conditional UPDATE, so a retried or re-delivered
- * write changes nothing the second time, and a terminal status is never overwritten.
- */
+/** The Temporal execution this activity runs in: the row's transitions are written in its name. */
+const execution = () => Context.current().info.workflowExecution?.runId ?? 'standalone';
+
+/** The workflow's own run-row transitions, through the run lifecycle's one set of writes (src/runs). */
 export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore) {
-  const terminal = Prisma.join([...TERMINAL_STATUSES]);
+  const runs = createRunTransitions(db);
   return {
     async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
-      const workflowRunId = Context.current().info.workflowExecution?.runId ?? null;
-      await db.$executeRaw`
-        UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()),
-               workflow_run_id = ${workflowRunId}, updated_at = now()
-        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+      await runs.running(input, execution());
     },
 
     async markRunFinished(input: { runId: string; tenantId: string; status: RunStatus; error?: RunError }): Promise<void> {
-      const error = input.error === undefined ? null : JSON.stringify(input.error);
-      const changed = await db.$executeRaw`
-        UPDATE run SET status = ${input.status}, error = ${error}::jsonb,
-               completed_at = now(), updated_at = now()
-        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+      const changed = await runs.finished(input, execution(), input.status, input.error);
       if (changed > 0) metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: input.status });
     },
 
     /** A step ran out of retries and the run waits for an operator (`onFailure: "pause"`). */
     async markRunNeedsAttention(input: { runId: string; tenantId: string; error: RunError }): Promise<void> {
-      await db.$executeRaw`
-        UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(input.error)}::jsonb, updated_at = now()
-        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`;
+      await runs.needsAttention(input, execution(), input.error);
     },
 
     /** An operator chose retry or skip: the run works again and the pause's error is history. */
     async markRunResumed(input: { runId: string; tenantId: string }): Promise<void> {
-      await db.$executeRaw`
-        UPDATE run SET status = 'running', error = NULL, updated_at = now()
-        WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status = 'needs_attention'`;
+      await runs.resumed(input, execution());
     },
 
     /** `resultKey`: the result's `data` is in object storage (claim-check); the run row gets it inline. */
@@ -65,10 +48,7 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
       // The run turns `completed` in the same transaction that closes this step's ledger row,
       // so a reader never sees a completed run with an open step.
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, () => [
-        db.$executeRaw`
-          UPDATE run SET status = 'completed', result = ${JSON.stringify(result)}::jsonb,
-                 model = COALESCE(${input.model ?? null}, model), completed_at = now(), updated_at = now()
-          WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND status NOT IN (${terminal})`,
+        runs.completed(input, execution(), result, input.model),
       ]);
       metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
     },

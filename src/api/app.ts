@@ -22,7 +22,6 @@ import { runsRouter } from './routes/runs';
 import { traceRouter } from './routes/trace';
 import { evalsRouter } from './routes/evals';
 import type { ObjectStore } from '../storage';
-import { requestTimeout } from './timeout';
 import { codecRouter } from './routes/codec';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import { httpMetrics } from '../metrics/http';
@@ -30,6 +29,7 @@ import { metricsRouter } from './routes/metrics';
 import { createMetrics, type KeelMetrics } from '../metrics/metrics';
 import { httpTracing } from '../tracing/http';
 import type { Tracer } from '@opentelemetry/api';
+import { createRunService } from '../runs';
 
 export interface ApiDeps {
   db: Db;
@@ -73,6 +73,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   // Before the request logger: scrapes are timed but not logged.
   const metrics = deps.metrics ?? createMetrics('api');
+  const runs = createRunService({ db: deps.db, temporal: deps.temporal, config: deps.config, store: deps.store, metrics, log: deps.log });
   app.use(httpMetrics(metrics));
   app.use(metricsRouter(metrics, deps.config.KEEL_METRICS_TOKEN));
   if (deps.tracer) app.use(httpTracing(deps.tracer));
@@ -103,7 +104,6 @@ export function createApp(deps: ApiDeps): Express {
       },
     }),
   );
-  app.use(requestTimeout(deps.config.KEEL_REQUEST_TIMEOUT_MS));
   app.use(express.json({ limit: deps.config.KEEL_MAX_BODY_BYTES, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(healthRouter(deps));
   app.use(docsRouter(app));
@@ -111,15 +111,15 @@ export function createApp(deps: ApiDeps): Express {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
   app.use('/v1', authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS }), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
-  app.use(runsRouter({ ...deps, metrics }));
-  app.use(documentsRouter(deps));
-  app.use(operatorRouter(deps));
+  app.use(runsRouter(runs));
+  app.use(documentsRouter({ ...deps, runs }));
+  app.use(operatorRouter(runs));
   app.use(traceRouter(deps));
   app.use(evalsRouter(deps));
   app.use(adminKeysRouter(deps));
   app.use(guardrailsRouter(deps));
   app.use(methodNotAllowed(app));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
-  app.use(problemHandler(deps.log));
+  app.use(problemHandler(deps.log, deps.config.KEEL_REQUEST_TIMEOUT_MS));
   return app;
 }

@@ -9,7 +9,11 @@ export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
 /** For the OpenAPI document; `readIdempotencyKey` is what parses the header. */
 export const CreateRunHeaders = z.object({
-  'Idempotency-Key': IdempotencyKey.optional().meta({ description: 'The same key and body give the same run, never a second workflow; the same key with another body is a 409.', example: 'order-4711' }),
+  // No example: Swagger UI's try-it-out would send it, and every second try (and every user of the
+  // tenant) would collide on one key. Clients make a fresh key per logical request (a UUID).
+  'Idempotency-Key': IdempotencyKey.optional().meta({
+    description: 'Optional; a fresh value (e.g. a UUID) per logical request. The same key and body give the same run, never a second workflow; the same key with another body is a 409.',
+  }),
 });
 
 /** The `Idempotency-Key` header, validated; undefined when the client sent none. */

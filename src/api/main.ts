@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const exporter = tracingExporterFromConfig(config);
   const tracing = exporter ? startTracing('api', exporter) : undefined;
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const db = createPrisma(config.DATABASE_URL);
+  const db = createPrisma(config.DATABASE_URL, { statementTimeoutMs: config.KEEL_REQUEST_TIMEOUT_MS });
   const temporal = new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis unavailable'));
   const app = createApp({ db, temporal, config, log, redis, store: createObjectStore(config), tracer: tracing?.tracer });
   const api = await listen(app, { host: config.KEEL_API_HOST, port: config.KEEL_API_PORT, graceMs: config.KEEL_API_SHUTDOWN_GRACE_MS });
-  // Slow-loris bounds at the socket level; the request-timeout middleware answers slow handlers.
+  // Slow-loris bounds at the socket level; slow handlers run out of their Temporal and Postgres deadlines.
   api.server.headersTimeout = 10_000;
   api.server.requestTimeout = config.KEEL_REQUEST_TIMEOUT_MS + 5_000;
   log.info(

@@ -112,12 +112,30 @@ function fromBodyParser(err: BodyParserError): HttpProblem | undefined {
   }
 }
 
-export function problemHandler(log: Logger): ErrorRequestHandler {
+const GRPC_DEADLINE_EXCEEDED = 4;
+const PG_QUERY_CANCELED = '57014';
+
+/** A Temporal call past its `withDeadline`, or a Postgres statement past `statement_timeout`. */
+export function isDeadlineExceeded(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === GRPC_DEADLINE_EXCEEDED || code === PG_QUERY_CANCELED) return true;
+    const meta = (e as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } }).meta;
+    if (meta?.driverAdapterError?.cause?.originalCode === PG_QUERY_CANCELED) return true;
+  }
+  return false;
+}
+
+export function problemHandler(log: Logger, timeoutMs = 30_000): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let problem: HttpProblem;
     if (err instanceof HttpProblem) problem = err;
     // The router could not percent-decode a path parameter: the client's mistake, not ours.
     else if (err instanceof URIError) problem = new HttpProblem(400, 'malformed-uri', 'Malformed URI', 'The path contains an invalid percent-encoding.');
+    else if (isDeadlineExceeded(err)) {
+      log.warn({ err, reqId: req.id, method: req.method, path: req.path }, 'request ran out of time');
+      problem = problems.timeout(timeoutMs);
+    }
     else if (isDatabaseBusy(err)) {
       log.warn({ err, reqId: req.id, method: req.method, path: req.path }, 'database busy');
       problem = problems.unavailable('The database is busy; try again shortly.');

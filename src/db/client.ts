@@ -7,8 +7,11 @@ export type Db = PrismaClient;
  * Prisma 7's client talks to Postgres through `pg` (the driver adapter), so it needs no engine
  * binary. Build one per process and pass it to whoever needs it; `$disconnect()` ends its pool.
  */
-export function createPrisma(databaseUrl: string): Db {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+export function createPrisma(databaseUrl: string, opts: { statementTimeoutMs?: number } = {}): Db {
+  // A statement past its deadline is cancelled by Postgres itself (SQLSTATE 57014), so a request
+  // that ran out of time stops where it stands instead of writing after its client gave up.
+  const timeout = opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {};
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, ...timeout }) });
 }
 
 export { PrismaClient };

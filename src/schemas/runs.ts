@@ -63,6 +63,8 @@ export const CreateRunRequest = z.discriminatedUnion('type', [
       type: z.literal('extract'),
       input: ExtractInput,
       options: ModelOptionsRequest.default({}),
+      /** `pause`: a step that runs out of retries parks the run as `needs_attention` for an operator. */
+      onFailure: z.enum(ON_FAILURE_POLICIES).optional(),
     })
     .strict(),
   z
@@ -148,5 +150,7 @@ export const RunView = RunSummary.extend({
 export type RunView = z.infer<typeof RunView>;
 
 export const CreateRunResponse = z.object({ id: z.string(), status: z.enum(RUN_STATUSES), links: RunLinks }).meta({ id: 'CreateRunResponse' });
+export type CreateRunResponse = z.infer<typeof CreateRunResponse>;
 
 export const RunList = z.object({ data: z.array(RunSummary), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });
+export type RunList = z.infer<typeof RunList>;

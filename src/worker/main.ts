@@ -1,4 +1,8 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { keelDataConverter } from '../codec/data-converter';
+import { startRunReconciler } from '../runs/reconciler';
+import { keelRunClosedHooks } from '../runs/hooks';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config';
 import { activityOptionsFromConfig } from '../activities';
@@ -40,6 +44,17 @@ async function main(): Promise<void> {
     tracing,
     deps: { db, llm: createLlmClient(config), store: createObjectStore(config), ...activityOptionsFromConfig(config), metrics, alertWebhook: alertWebhookFromConfig(config) },
   });
+  // Keel's view follows Temporal whoever acted (Web UI, CLI, API): see docs/run-lifecycle.md.
+  const reconciler = config.KEEL_RECONCILE_INTERVAL_MS
+    ? startRunReconciler({
+        db,
+        temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: keelDataConverter(config.KEEL_PAYLOAD_KEYS) }),
+        intervalMs: config.KEEL_RECONCILE_INTERVAL_MS,
+        onClosed: keelRunClosedHooks(db),
+        metrics,
+        log,
+      })
+    : undefined;
   const stopDrift = config.KEEL_DRIFT_INTERVAL_MS
     ? startDriftMonitor({ db, metrics, log }, { days: config.KEEL_DRIFT_WINDOW_DAYS + 1, windowDays: config.KEEL_DRIFT_WINDOW_DAYS, sigma: config.KEEL_DRIFT_SIGMA, intervalMs: config.KEEL_DRIFT_INTERVAL_MS })
     : () => undefined;
@@ -59,6 +74,7 @@ async function main(): Promise<void> {
   // activities get KEEL_WORKER_SHUTDOWN_GRACE_MS to finish, then Worker.run resolves.
   process.once('SIGTERM', () => log.info({ graceMs: config.KEEL_WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping: no new tasks, letting running activities finish'));
   await Promise.all(workers.map((w) => w.run()));
+  await reconciler?.stop();
   stopDrift();
   metricsServer.close();
   await db.$disconnect();

@@ -1,11 +1,9 @@
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { FailureType, type ExtractResult, type ExtractSectionPart, type ExtractWorkflowInput } from '../shared';
-import { dbWrite, llmCall } from './profiles';
+import { keelActivities } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
 
-const db = proxyActivities<Activities>(dbWrite);
-const llm = proxyActivities<Activities>(llmCall);
+const act = keelActivities();
 
 /**
  * Structured extraction: each section of the source is extracted (in parallel) and validated
@@ -15,12 +13,12 @@ const llm = proxyActivities<Activities>(llmCall);
  */
 export async function extract(input: ExtractWorkflowInput): Promise<ExtractResult> {
   const { runId, tenantId, schema, options, source } = input;
-  const run = trackRun();
+  const run = trackRun(input);
   const { setStatus, step } = run;
   setStatus('running');
   try {
-    await db.markRunRunning({ runId, tenantId });
-    const plan = await step('planExtraction', () => db.planExtraction({ tenantId, source }));
+    await act.markRunRunning({ runId, tenantId });
+    const plan = await step('planExtraction', () => act.planExtraction({ tenantId, source }));
     const { sections } = plan;
     // Claim-check: sections read the text by key and range, large results travel as keys. Runs
     // recorded before (their plan has no ranges) go on passing the source and inline data.
@@ -33,11 +31,11 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
           const base = ranges
             ? { runId, tenantId, source: plan.source ?? source, section, range: ranges[section], schema, options }
             : { runId, tenantId, source, section, schema, options };
-          const first = await llm.extractSection(base);
+          const first = await act.extractSection(base);
           let final = first;
           if (first.errors.length > 0) {
             repaired = true;
-            final = await llm.repairExtraction({ ...base, previous: first.raw, ...(first.resultKey ? { previousKey: first.resultKey } : {}), errors: first.errors });
+            final = await act.repairExtraction({ ...base, previous: first.raw, ...(first.resultKey ? { previousKey: first.resultKey } : {}), errors: first.errors });
             if (final.errors.length > 0) {
               throw ApplicationFailure.nonRetryable(
                 `The model's output does not match the schema after one repair attempt: ${final.errors.join('; ')}`,
@@ -51,17 +49,17 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
       ),
     );
     const merged = await step('mergeSections', () =>
-      db.mergeSections(ranges ? { schema, runId, tenantId, sections: parts as ExtractSectionPart[] } : { schema, parts }),
+      act.mergeSections(ranges ? { schema, runId, tenantId, sections: parts as ExtractSectionPart[] } : { schema, parts }),
     );
     if (merged.errors.length > 0) {
       throw ApplicationFailure.nonRetryable(`The merged sections do not match the schema: ${merged.errors.join('; ')}`, FailureType.extractionInvalid, { errors: merged.errors });
     }
     const result: ExtractResult = { data: merged.data, sections, repaired, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) };
-    await step('storeResult', () => db.storeResult({ runId, tenantId, result, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) }));
+    await step('storeResult', () => act.storeResult({ runId, tenantId, result, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) }));
     setStatus('completed');
     return result;
   } catch (err) {
-    await recordRunFailure(err, run, (status, error) => db.markRunFinished({ runId, tenantId, status, error }));
+    await recordRunFailure(err, run, (status, error) => act.markRunFinished({ runId, tenantId, status, error }));
     throw err;
   }
 }

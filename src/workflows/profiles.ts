@@ -1,4 +1,5 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import { FailureType, TaskQueue } from '../shared';
 
 /**
@@ -50,3 +51,41 @@ export const alert: ActivityOptions = {
   startToCloseTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4, nonRetryableErrorTypes },
 };
+
+/**
+ * Every activity's profile and the summary the Temporal Web UI shows for it in a run's event
+ * history. Typed over all activities, so a new activity cannot be added without both.
+ */
+const ACTIVITY_PLAN: { [K in keyof Activities]: { profile: ActivityOptions; summary: string } } = {
+  markRunRunning: { profile: dbWrite, summary: 'Record the run as running' },
+  markRunNeedsAttention: { profile: dbWrite, summary: 'Record the run as waiting for an operator' },
+  markRunResumed: { profile: dbWrite, summary: 'Record the run as resumed' },
+  markRunFinished: { profile: dbWrite, summary: 'Record how the run ended' },
+  storeResult: { profile: dbWrite, summary: 'Store the result' },
+  notifyOperator: { profile: alert, summary: 'Tell an operator the run is paused' },
+  sanitizeInput: { profile: guardrail, summary: 'Sanitize the question' },
+  guardInput: { profile: guardrail, summary: 'Input guardrails: limits, injection, PII masking' },
+  screenContext: { profile: guardrail, summary: 'Context guardrails: drop chunks carrying injections' },
+  guardOutput: { profile: guardrail, summary: 'Output guardrails: canary, leaks, safety, brand, groundedness' },
+  retrieveContext: { profile: llmCall, summary: "Retrieve context from the tenant's documents" },
+  generate: { profile: llmCall, summary: 'Ask the model for the answer' },
+  generateCandidate: { profile: llmCall, summary: 'Ask the model for a candidate answer' },
+  judgeCandidates: { profile: llmCall, summary: 'Ask the model to judge the candidates' },
+  critiqueDraft: { profile: llmCall, summary: 'Ask the model to critique the draft' },
+  reviseDraft: { profile: llmCall, summary: 'Ask the model to revise the draft' },
+  planExtraction: { profile: dbWrite, summary: 'Split the source into sections' },
+  extractSection: { profile: llmCall, summary: 'Ask the model to extract a section' },
+  repairExtraction: { profile: llmCall, summary: 'Ask the model to repair an invalid section' },
+  mergeSections: { profile: dbWrite, summary: 'Merge and validate the sections' },
+  extractText: { profile: ingestWork, summary: 'Extract the text of the document' },
+  chunkText: { profile: ingestWork, summary: 'Split the text into chunks' },
+  embedChunks: { profile: embedCall, summary: 'Embed the chunks' },
+  publishDocument: { profile: dbWrite, summary: 'Publish the document to the corpus' },
+  failDocument: { profile: dbWrite, summary: 'Record the document as failed' },
+};
+
+/** The activities as workflows call them, each with its own profile and Web UI summary. */
+export function keelActivities(): ActivityInterfaceFor<Activities> {
+  const entries = Object.entries(ACTIVITY_PLAN).map(([name, { profile, summary }]) => [name, proxyActivities<Activities>({ ...profile, summary })[name as keyof Activities]]);
+  return Object.fromEntries(entries) as ActivityInterfaceFor<Activities>;
+}

@@ -1,23 +1,18 @@
-import { ApplicationFailure, CancellationScope, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
-import { runProgressQuery, SearchAttr, type RunProgress, type RunStatus } from '../shared';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  FailureType,
+  ResumeRejection,
+  resumeRunUpdate,
+  runProgressQuery,
+  SearchAttr,
+  type OnFailurePolicy,
+  type ResumeRequest,
+  type RunProgress,
+  type RunStatus,
+} from '../shared';
+import { keelActivities } from './profiles';
 
-/** Progress bookkeeping shared by Keel's workflows: the query handler, status attribute and named steps. */
-export function trackRun() {
-  const progress: RunProgress = { status: 'running', step: null, completedSteps: [] };
-  setHandler(runProgressQuery, () => progress);
-  const setStatus = (status: RunStatus) => {
-    progress.status = status;
-    upsertSearchAttributes([{ key: SearchAttr.status, value: status }]);
-  };
-  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    progress.step = name;
-    const result = await fn();
-    progress.completedSteps.push(name);
-    progress.step = null;
-    return result;
-  };
-  return { progress, setStatus, step };
-}
+const act = keelActivities();
 
 export interface FailureSummary {
   type: string;
@@ -32,6 +27,98 @@ export function failureSummary(err: unknown, step: string | null): FailureSummar
   const message = cause instanceof Error ? cause.message : String(cause);
   const details = cause instanceof ApplicationFailure && cause.details?.length ? cause.details[0] : undefined;
   return { type, message, ...(step ? { step } : {}), ...(details === undefined ? {} : { details }) };
+}
+
+/** A named step of a run; `skipped` makes it optional (an operator may skip it when it fails). */
+export type Step = <T>(name: string, fn: () => Promise<T>, skipped?: () => T) => Promise<T>;
+
+/**
+ * What every Keel workflow shares: the progress query, the `KeelStatus` search attribute, and
+ * named steps that, under `onFailure: "pause"`, park the run as `needs_attention` when a step runs
+ * out of retries and wait for the `resumeRun` update (retry, skip an optional step, or abort).
+ * Every run type registers the update, so a resume on a run that is not paused is refused by the
+ * validator (the API's 409), never left unanswered.
+ */
+export function trackRun(run: { runId: string; tenantId: string; onFailure?: OnFailurePolicy }) {
+  const { runId, tenantId } = run;
+  const pauseOnFailure = run.onFailure === 'pause';
+  const progress: RunProgress = { status: 'running', step: null, completedSteps: [] };
+  setHandler(runProgressQuery, () => progress);
+  const setStatus = (status: RunStatus) => {
+    progress.status = status;
+    upsertSearchAttributes([{ key: SearchAttr.status, value: status }]);
+  };
+
+  let paused: { step: string; optional: boolean } | undefined;
+  let decision: ResumeRequest | undefined;
+  setHandler(
+    resumeRunUpdate,
+    (request) => {
+      decision = request;
+      return { accepted: true, action: request.action, step: paused?.step ?? '' };
+    },
+    {
+      validator: (request: ResumeRequest) => {
+        if (!paused || decision) throw ApplicationFailure.nonRetryable('The run is not waiting for an operator', ResumeRejection.notPaused);
+        // Who and why go to the audit trail; an update from the Web UI or CLI must name both.
+        if (typeof request?.actor !== 'string' || !request.actor.trim() || typeof request.reason !== 'string' || !request.reason.trim()) {
+          throw ApplicationFailure.nonRetryable(
+            'Name yourself and your reason: {"action": "retry" | "skip" | "abort", "reason": "…", "actor": "…"}',
+            ResumeRejection.unidentified,
+          );
+        }
+        if (request.action === 'skip' && !paused.optional) {
+          throw ApplicationFailure.nonRetryable(`Step ${paused.step} is not optional; retry or abort it`, ResumeRejection.stepNotOptional);
+        }
+      },
+    },
+  );
+
+  /** Parks the run until an operator decides; no timer runs, so a paused run costs nothing. */
+  const waitForOperator = async (name: string, optional: boolean, err: ActivityFailure): Promise<ResumeRequest> => {
+    const error = failureSummary(err, name);
+    paused = { step: name, optional };
+    setStatus('needs_attention');
+    await act.markRunNeedsAttention({ runId, tenantId, error });
+    try {
+      await act.notifyOperator({ runId, tenantId, step: name, error });
+    } catch (alertErr) {
+      // The pause stands even when nobody could be told; the UI filter still finds the run.
+      if (isCancellation(alertErr)) throw alertErr;
+    }
+    await condition(() => decision !== undefined);
+    const chosen = decision as ResumeRequest;
+    decision = undefined;
+    paused = undefined;
+    if (chosen.action !== 'abort') {
+      setStatus('running');
+      await act.markRunResumed({ runId, tenantId });
+    }
+    return chosen;
+  };
+
+  const step: Step = async (name, fn, skipped) => {
+    progress.step = name;
+    for (;;) {
+      try {
+        const result = await fn();
+        progress.completedSteps.push(name);
+        progress.step = null;
+        return result;
+      } catch (err) {
+        if (!pauseOnFailure || !(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+        const chosen = await waitForOperator(name, skipped !== undefined, err);
+        if (chosen.action === 'retry') continue;
+        if (chosen.action === 'skip' && skipped) {
+          progress.step = null;
+          return skipped();
+        }
+        throw ApplicationFailure.nonRetryable(`Aborted by operator: ${chosen.reason}`, FailureType.operatorAborted);
+      }
+    }
+  };
+
+  return { progress, setStatus, step };
 }
 
 /**

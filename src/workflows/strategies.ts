@@ -1,9 +1,8 @@
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import type { AnswerResult, ContextChunk, ModelOptions, PromptEnclosure, StrategyTrace } from '../shared';
-import { llmCall } from './profiles';
+import { keelActivities } from './profiles';
+import type { Step } from './run-steps';
 
-const llm = proxyActivities<Activities>(llmCall);
+const llm = keelActivities();
 
 export interface StrategyInput {
   runId: string;
@@ -15,7 +14,6 @@ export interface StrategyInput {
   enclosure?: PromptEnclosure;
 }
 
-type Step = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 
 /** A critique at or above this score ends `refine` early: the draft is good enough. */
 export const REFINE_GOOD_ENOUGH = 9;

@@ -38,6 +38,8 @@ import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
 import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from '../../src/worker/worker';
 import { Cleanup } from './cleanup';
+import { startRunReconciler } from '../../src/runs/reconciler';
+import { keelRunClosedHooks } from '../../src/runs/hooks';
 import { checkerFor } from './openapi-check';
 import { freePort, spawnKeel, spawnProcess, waitForLog, type KeelProcess } from './processes';
 
@@ -246,6 +248,11 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
       })),
     );
     cleanup.add('workers', runWorkers(workers));
+    // What every worker process runs beside its workers (src/worker/main.ts): rows follow Temporal.
+    if (config.KEEL_RECONCILE_INTERVAL_MS) {
+      const reconciler = startRunReconciler({ db: workerDb, temporal, intervalMs: config.KEEL_RECONCILE_INTERVAL_MS, lookbackMs: 60_000, onClosed: keelRunClosedHooks(workerDb) });
+      cleanup.add('run reconciler', () => reconciler.stop());
+    }
   }
 
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });

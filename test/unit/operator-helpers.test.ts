@@ -2,40 +2,87 @@ import { temporal } from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { idempotentRunId } from '../../src/api/idempotency';
 import { findResetPoint } from '../../src/api/reset-point';
+import { loadHistories } from '../support/histories';
 
-// fromObject turns plain numbers into the Longs that real histories carry.
-const event = (plain: Record<string, unknown>) => temporal.api.history.v1.HistoryEvent.fromObject(plain);
-const scheduled = (eventId: number, workflowTaskCompletedEventId: number, name: string) =>
-  event({
-    eventId,
-    eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
-    activityTaskScheduledEventAttributes: { activityId: String(eventId), activityType: { name }, workflowTaskCompletedEventId },
-  });
-const completed = (eventId: number, scheduledEventId: number) =>
-  event({ eventId, eventType: 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED', activityTaskCompletedEventAttributes: { scheduledEventId } });
-const failed = (eventId: number, scheduledEventId: number) =>
-  event({ eventId, eventType: 'EVENT_TYPE_ACTIVITY_TASK_FAILED', activityTaskFailedEventAttributes: { scheduledEventId } });
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const EventType = temporal.api.enums.v1.EventType;
+const history = (name: string) => {
+  const found = loadHistories().find((h) => h.workflowId === name);
+  assert.ok(found, `fixture ${name}`);
+  return found.history;
+};
+const upTo = (events: HistoryEvent[], lastEventId: number) => events.filter((e) => Number(e.eventId) <= lastEventId);
+
+/**
+ * An oracle that does not read `workflowTaskCompletedEventId`: the workflow task that scheduled
+ * an activity is the nearest WorkflowTaskCompleted event before it in the history.
+ */
+function schedulingTask(events: HistoryEvent[], scheduled: HistoryEvent): number {
+  const at = events.indexOf(scheduled);
+  for (let i = at - 1; i >= 0; i--) if (events[i]?.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) return Number(events[i]?.eventId);
+  throw new Error('no workflow task before the activity');
+}
 
 describe('operator helpers', () => {
-  describe('findResetPoint', () => {
-    it('picks the workflow task that scheduled the step that never completed', () => {
-      const point = findResetPoint({
-        events: [scheduled(5, 4, 'markRunRunning'), completed(7, 5), scheduled(11, 10, 'sanitizeInput'), completed(13, 11), scheduled(17, 16, 'generate'), failed(19, 17), scheduled(23, 22, 'markRunFinished'), completed(25, 23)],
-      });
+  // Real recorded histories (test/fixtures/histories): they carry the WorkflowTaskCompleted
+  // events a reset point must be, and commands between them (markers, search attributes,
+  // activities scheduled together) so "the event before the activity" is not a shortcut.
+  describe('findResetPoint on recorded histories', () => {
+    it('a run paused on a failed generate resets to the workflow task that scheduled generate', () => {
+      // Events 1-36 are that run as it stood before the operator resumed it.
+      const events = upTo(history('answer-paused-and-resumed').events ?? [], 36);
+      const point = findResetPoint({ events });
       assert.deepEqual(point && { ...point, workflowTaskFinishEventId: Number(point.workflowTaskFinishEventId) }, {
-        workflowTaskFinishEventId: 16,
+        workflowTaskFinishEventId: 17,
         activityType: 'generate',
-        activityId: '17',
+        activityId: '3',
       });
+      const target = events.find((e) => Number(e.eventId) === 17);
+      assert.equal(target?.eventType, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+      // markRunNeedsAttention (completed) and notifyOperator (best effort) came later: not the step.
     });
 
-    it('passes over a best-effort activity that failed after the step', () => {
-      const point = findResetPoint({ events: [scheduled(5, 4, 'generate'), failed(7, 5), scheduled(11, 10, 'notifyOperator'), failed(13, 11)] });
-      assert.equal(point?.activityType, 'generate');
+    it('a worker that died mid-step, at every step of every recorded run: the task that scheduled the last unfinished step', () => {
+      let checked = 0;
+      for (const { workflowId, history: h } of loadHistories()) {
+        const all = h.events ?? [];
+        for (const started of all.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)) {
+          const events = upTo(all, Number(started.eventId));
+          const done = new Set(
+            events.flatMap((e) => {
+              const attrs = e.activityTaskCompletedEventAttributes;
+              return attrs ? [Number(attrs.scheduledEventId)] : [];
+            }),
+          );
+          const unfinished = events.filter(
+            (e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && !done.has(Number(e.eventId)) && e.activityTaskScheduledEventAttributes?.activityType?.name !== 'notifyOperator',
+          );
+          const step = unfinished.at(-1);
+          if (!step) continue;
+          const point = findResetPoint({ events });
+          const where = `${workflowId} cut at event ${Number(started.eventId)}`;
+          assert.ok(point, where);
+          assert.equal(Number(point.workflowTaskFinishEventId), schedulingTask(events, step), where);
+          assert.equal(point.activityType, step.activityTaskScheduledEventAttributes?.activityType?.name, where);
+          assert.equal(point.activityId, step.activityTaskScheduledEventAttributes?.activityId, where);
+          checked++;
+        }
+      }
+      assert.ok(checked >= 30, `only ${checked} cut points`);
     });
 
-    it('finds none when every step completed (the run failed in workflow code)', () => {
-      assert.equal(findResetPoint({ events: [scheduled(5, 4, 'sanitizeInput'), completed(7, 5)] }), undefined);
+    it('names an activity without a type "unknown"; an empty history has no reset point', () => {
+      const ev = (plain: Record<string, unknown>) => temporal.api.history.v1.HistoryEvent.fromObject(plain);
+      const anonymous = ev({ eventId: 6, eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED', activityTaskScheduledEventAttributes: { activityId: '7', workflowTaskCompletedEventId: 4 } });
+      const point = findResetPoint({ events: [anonymous] });
+      assert.deepEqual(point && { ...point, workflowTaskFinishEventId: Number(point.workflowTaskFinishEventId) }, { workflowTaskFinishEventId: 4, activityType: 'unknown', activityId: '7' });
+      assert.equal(findResetPoint({}), undefined);
+    });
+
+    it('a finished run has no step to retry from', () => {
+      for (const name of ['answer-normal', 'answer-failed-and-retried', 'answer-best-of-n']) {
+        assert.equal(findResetPoint(history(name)), undefined, name);
+      }
     });
   });
 

@@ -16,6 +16,10 @@ describe('payload codec (AES-256-GCM)', () => {
     const plain = defaultPayloadConverter.toPayload({ question });
     const [sealed] = await codec.encode([plain]);
     assert.equal(text(sealed!.metadata!.encoding), ENCRYPTED_ENCODING);
+    // Literal values: they are in every stored history, so they may never change.
+    assert.equal(ENCRYPTED_ENCODING, 'binary/encrypted');
+    assert.equal(KEY_ID_METADATA, 'encryption-key-id');
+    assert.deepEqual(Object.keys(sealed!.metadata!).sort(), ['encoding', 'encryption-key-id']);
     assert.equal(text(sealed!.metadata![KEY_ID_METADATA]), 'old');
     assert.ok(!Buffer.from(sealed!.data!).includes('Jane Roe'));
     assert.ok(!Buffer.from(sealed!.data!).includes('json/plain'), 'the inner metadata is sealed too');
@@ -89,5 +93,66 @@ describe('payload codec (AES-256-GCM)', () => {
     assert.throws(() => loadConfig({ KEEL_PAYLOAD_KEYS: short }), (err) => err instanceof ConfigError && /KEEL_PAYLOAD_KEYS.*32 bytes/.test(err.message));
     assert.throws(() => loadConfig({ KEEL_PAYLOAD_KEYS: `${oldEntry},${oldEntry}` }), (err) => err instanceof ConfigError && /listed twice/.test(err.message) && !err.message.includes(oldEntry.split(':')[1]!));
     assert.throws(() => loadConfig({ KEEL_PAYLOAD_KEYS: 'no-colon' }), ConfigError);
+  });
+
+  it('round-trips an empty payload and several at once, each with its own IV', async () => {
+    const codec = new AesGcmPayloadCodec(parsePayloadKeys(oldEntry)!);
+    // An empty payload seals to exactly IV + tag (28 bytes): the shortest valid ciphertext.
+    const [emptySealed] = await codec.encode([{}]);
+    assert.equal(emptySealed!.data!.length, 28);
+    const [emptyOpened] = await codec.decode([emptySealed!]);
+    assert.deepEqual(emptyOpened!.metadata ?? {}, {});
+    assert.equal(emptyOpened!.data?.length ?? 0, 0);
+    const plain = defaultPayloadConverter.toPayload(question);
+    const sealed = await codec.encode([plain, plain]);
+    assert.equal(sealed.length, 2);
+    assert.ok(!Buffer.from(sealed[0]!.data!).equals(Buffer.from(sealed[1]!.data!)), 'the same plaintext must not seal to the same bytes');
+    const opened = await codec.decode(sealed);
+    assert.deepEqual(opened.map((p) => defaultPayloadConverter.fromPayload(p)), [question, question]);
+  });
+
+  it('refuses encrypted payloads that name no key, are truncated, or carry a swapped tag', async () => {
+    const codec = new AesGcmPayloadCodec(parsePayloadKeys(oldEntry)!);
+    const [sealed] = await codec.encode([defaultPayloadConverter.toPayload(question)]);
+    const noKeyId = { metadata: { encoding: sealed!.metadata!.encoding! }, data: sealed!.data! };
+    await assert.rejects(codec.decode([noKeyId]), (err) => err instanceof PayloadDecryptionError && err.name === 'PayloadDecryptionError' && err.message === 'No payload key with id "(none)" is configured');
+    for (const length of [0, 27]) {
+      const truncated = { ...sealed!, data: Buffer.from(sealed!.data!).subarray(0, length) };
+      await assert.rejects(codec.decode([truncated]), (err) => err instanceof PayloadDecryptionError && err.message === 'Encrypted payload is truncated');
+    }
+    await assert.rejects(codec.decode([{ metadata: sealed!.metadata! }]), (err) => err instanceof PayloadDecryptionError && /truncated/.test(err.message));
+    const data = Buffer.from(sealed!.data!);
+    data[data.length - 1] = data[data.length - 1]! ^ 0x01;
+    await assert.rejects(codec.decode([{ ...sealed!, data }]), (err) => err instanceof PayloadDecryptionError && err.message === 'Encrypted payload failed authentication with key "old"');
+    // The same bytes under another key with the same id: authentication fails, nothing decodes.
+    const impostor = new AesGcmPayloadCodec(parsePayloadKeys(generatePayloadKeyEntry('old'))!);
+    await assert.rejects(impostor.decode([sealed!]), PayloadDecryptionError);
+  });
+
+  it('parses key lists: trimmed, empty entries skipped, ids checked, keys exactly 32 bytes', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    assert.equal(parsePayloadKeys(''), undefined);
+    assert.equal(parsePayloadKeys(' , ,'), undefined);
+    const ring = parsePayloadKeys(` a.b_c-1:${key} ,, k2:${Buffer.alloc(32, 9).toString('base64')}`)!;
+    assert.equal(ring.current.id, 'a.b_c-1');
+    assert.deepEqual(ring.current.key, Buffer.alloc(32, 7));
+    assert.deepEqual([...ring.byId.keys()], ['a.b_c-1', 'k2']);
+    assert.deepEqual(ring.byId.get('k2'), Buffer.alloc(32, 9));
+    assert.equal(parsePayloadKeys(`${'x'.repeat(64)}:${key}`)?.current.id, 'x'.repeat(64));
+    for (const bad of [`:${key}`, key, `${'x'.repeat(65)}:${key}`, `k 1:${key}`, `k/1:${key}`]) {
+      assert.throws(() => parsePayloadKeys(bad), (err: Error) => /^entry 1 needs the form <key id>:<base64 key>/.test(err.message) && !err.message.includes(key), bad);
+    }
+    assert.throws(() => parsePayloadKeys(`ok:${key},:${key}`), /^Error: entry 2 needs/);
+    assert.throws(() => parsePayloadKeys(`k:${Buffer.alloc(33).toString('base64')}`), (err: Error) => err.message === 'key "k" must be 32 bytes (AES-256), base64-encoded; it is 33 bytes');
+    assert.throws(() => parsePayloadKeys(`k:${key},j:${key},k:${key}`), (err: Error) => err.message === 'key id "k" is listed twice');
+  });
+
+  it('generates entries that parse, named by date unless given an id', () => {
+    const entry = generatePayloadKeyEntry();
+    assert.match(entry, /^k\d{8}:[A-Za-z0-9+/]{43}=$/);
+    assert.equal(entry.slice(1, 9), new Date().toISOString().slice(0, 10).replaceAll('-', ''));
+    assert.equal(parsePayloadKeys(entry)?.current.key.length, 32);
+    assert.ok(generatePayloadKeyEntry('mine').startsWith('mine:'));
+    assert.notEqual(generatePayloadKeyEntry('a'), generatePayloadKeyEntry('a'));
   });
 });

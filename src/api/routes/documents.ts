@@ -9,7 +9,6 @@ import { redactRetrievedText, settleDeadVersion } from '../../documents/cleanup'
 import { detectDocumentType, UnsupportedContentError } from '../../documents/media-type';
 import type { Db } from '../../db/client';
 import { Prisma } from '../../generated/prisma/client';
-import { SearchAttr, TaskQueue, type IngestWorkflowInput } from '../../shared';
 import { contentKey, type ObjectStore } from '../../storage';
 import {
   DocumentDeduplicated, DocumentDeleted, DocumentList, DocumentParams, DocumentUploaded, DocumentUploadForm, DocumentView,
@@ -20,10 +19,13 @@ import { requireAuth } from '../auth';
 import { defineRoute } from '../define-route';
 import { runOperationLinks } from '../links';
 import { HttpProblem, problems } from '../problem';
+import { tenantOnFailure } from '../run-policy';
+import type { RunService } from '../../runs';
 
 export interface DocumentsDeps {
   db: Db;
   temporal: Client;
+  runs: RunService;
   config: Config;
   store: ObjectStore;
 }
@@ -136,7 +138,7 @@ const uploadLinks = {
 } as const;
 
 export function documentsRouter(deps: DocumentsDeps): Router {
-  const { db, temporal, config, store } = deps;
+  const { db, temporal, runs, config, store } = deps;
   const router = Router();
 
   const versionView = (v: { id: string; version: number; sha256: string; mediaType: string; sizeBytes: number; status: string; pageCount: number | null; chunkCount: number | null; ingestRunId: string; createdAt: Date }) => ({
@@ -243,27 +245,17 @@ export function documentsRouter(deps: DocumentsDeps): Router {
         }
         throw err;
       }
-      const input: IngestWorkflowInput = { runId, tenantId, documentId, versionId };
-      try {
-        await temporal.workflow.start('ingest', {
-          taskQueue: TaskQueue.workflows,
-          workflowId: runId,
-          args: [input],
-          typedSearchAttributes: [
-            { key: SearchAttr.tenant, value: tenantId },
-            { key: SearchAttr.runType, value: 'ingest' },
-            { key: SearchAttr.status, value: 'queued' },
-          ],
-          staticSummary: `Keel ingest of document ${documentId} for tenant ${tenantId}`,
-        });
-      } catch (err) {
-        const undo = existing
-          ? [db.run.deleteMany({ where: { id: runId } }), db.documentVersion.updateMany({ where: { id: versionId, ingestRunId: runId }, data: { status: 'failed' } })]
-          : [db.run.deleteMany({ where: { id: runId } }), fields.data.documentId ? db.documentVersion.deleteMany({ where: { id: versionId } }) : db.document.deleteMany({ where: { id: documentId } })];
-        await db.$transaction(undo).catch(() => undefined);
-        req.log.error({ err, runId }, 'could not start ingest workflow');
-        throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
-      }
+      const onFailure = await tenantOnFailure(db, tenantId);
+      await runs.startRecorded(
+        { type: 'ingest', input: { runId, tenantId, documentId, versionId, onFailure } },
+        { tenantId, onFailure, summary: `Keel ingest of document ${documentId} for tenant ${tenantId}` },
+        // A re-upload of a version whose ingest was abandoned keeps the version (marked failed again).
+        (d) => d.$transaction(
+          existing
+            ? [d.run.deleteMany({ where: { id: runId } }), d.documentVersion.updateMany({ where: { id: versionId, ingestRunId: runId }, data: { status: 'failed' } })]
+            : [d.run.deleteMany({ where: { id: runId } }), fields.data.documentId ? d.documentVersion.deleteMany({ where: { id: versionId } }) : d.document.deleteMany({ where: { id: documentId } })],
+        ),
+      );
       res.status(202).location(`/v1/documents/${documentId}`).json({
         id: documentId, versionId, ingestRunId: runId, status: 'processing',
         links: { self: `/v1/documents/${documentId}`, ingestRun: `/v1/runs/${runId}` },

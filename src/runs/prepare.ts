@@ -1,15 +1,14 @@
-import type { Config } from '../../config';
-import type { Db } from '../../db/client';
-import type { ObjectStore } from '../../storage';
-import { extractTextKey } from '../../storage/claim-check';
-import { checkSchema, schemaLimitsFromConfig } from '../../extraction/schema-guard';
-import type { CreateRunRequest } from '../../schemas/runs';
-import type { AnswerWorkflowInput, ExtractWorkflowInput, ModelOptions } from '../../shared';
-import { HttpProblem, problems } from '../problem';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import type { ObjectStore } from '../storage';
+import { extractTextKey } from '../storage/claim-check';
+import { checkSchema, schemaLimitsFromConfig } from '../extraction/schema-guard';
+import type { CreateRunRequest } from '../schemas/runs';
+import type { ExtractWorkflowInput, ModelOptions, OnFailurePolicy } from '../shared';
+import { HttpProblem, problems } from '../api/problem';
+import type { RunWorkflow } from './start';
 
-export type PreparedWorkflow =
-  | { type: 'answer'; input: AnswerWorkflowInput }
-  | { type: 'extract'; input: ExtractWorkflowInput };
+export type PreparedWorkflow = Extract<RunWorkflow, { type: 'answer' | 'extract' }>;
 
 /**
  * Turns a validated run request into its workflow's input, checking what needs the database
@@ -17,9 +16,9 @@ export type PreparedWorkflow =
  */
 export async function prepareWorkflow(
   deps: { db: Db; config: Config; store: ObjectStore },
-  req: { tenantId: string; runId: string; body: CreateRunRequest; options: ModelOptions },
+  req: { tenantId: string; runId: string; body: CreateRunRequest; options: ModelOptions; onFailure: OnFailurePolicy; callerKeyId: string },
 ): Promise<PreparedWorkflow> {
-  const { body, options, tenantId, runId } = req;
+  const { body, options, tenantId, runId, onFailure, callerKeyId } = req;
   if (body.type === 'answer') {
     const errors: Array<{ path: string; message: string }> = [];
     if (options.n !== undefined && options.n > deps.config.KEEL_MAX_CANDIDATES) {
@@ -29,7 +28,7 @@ export async function prepareWorkflow(
       errors.push({ path: 'options.rounds', message: `must be at most ${deps.config.KEEL_MAX_REFINE_ROUNDS} (this deployment's limit)` });
     }
     if (errors.length > 0) throw problems.unprocessable(errors, 'body');
-    return { type: 'answer', input: { runId, tenantId, question: body.input.question, options } };
+    return { type: 'answer', input: { runId, tenantId, question: body.input.question, options, onFailure, callerKeyId } };
   }
 
   // One of four shapes (see ExtractInput); read as one with optional fields.
@@ -66,6 +65,6 @@ export async function prepareWorkflow(
   }
   return {
     type: 'extract',
-    input: { runId, tenantId, source, schema: schema ?? {}, ...(input.schemaName ? { schemaName: input.schemaName } : {}), options },
+    input: { runId, tenantId, source, schema: schema ?? {}, ...(input.schemaName ? { schemaName: input.schemaName } : {}), options, onFailure },
   };
 }

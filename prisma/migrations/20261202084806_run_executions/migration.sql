@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "run" ADD COLUMN     "executions" TEXT[] DEFAULT ARRAY[]::TEXT[];

@@ -1,0 +1,206 @@
+/**
+ * The owner of a run's lifecycle. Everything that creates a run, starts its workflow, changes its
+ * row, reads it, reconciles it with Temporal or acts on it as an operator goes through here; routes
+ * make one call each. See docs/run-lifecycle.md.
+ */
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import type { Prisma, Run } from '../generated/prisma/client';
+import type { KeelMetrics } from '../metrics/metrics';
+import { isDeadlineExceeded, problems } from '../api/problem';
+import { idempotencyKeyReused, idempotentRunId } from '../api/idempotency';
+import { createRunWithinQuota } from '../api/run-quota';
+import { tenantOnFailure } from '../api/run-policy';
+import type { CreateRunRequest, CreateRunResponse, ListRunsQuery, RunList, RunView } from '../schemas/runs';
+import type { RunType } from '../shared';
+import { runLinks } from '../api/links';
+import { planRunVersions } from '../trace/versions';
+import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
+import { demaskForCaller } from '../guardrails/store';
+import type { ObjectStore } from '../storage';
+import { createOperatorActions } from './operator';
+import { prepareWorkflow } from './prepare';
+import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo } from './start';
+import { isTerminal } from './status';
+import { syncRun, type RunClosedHooks } from './sync';
+import { keelRunClosedHooks } from './hooks';
+import { clampInstant, decodeCursor, encodeCursor, runSummary, runView } from './views';
+
+export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
+export { isTerminal, terminalSql, TERMINAL_STATUSES, type RunError } from './status';
+export { startRunReconciler, type Reconciler } from './reconciler';
+export { syncRun, type RunClosedHook, type RunClosedHooks } from './sync';
+export { keelRunClosedHooks } from './hooks';
+export { inputHash, type RunWorkflow } from './start';
+export type { Operator as RunOperator } from './operator';
+
+export interface RunServiceDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  /** Where an extract run's inline text is kept (claim-check). */
+  store: ObjectStore;
+  metrics?: KeelMetrics;
+  /** Per run type, what to do when a run closes without its workflow's own cleanup. */
+  onClosed?: RunClosedHooks;
+  log?: Pick<Logger, 'error' | 'warn'>;
+}
+
+/** A non-terminal row untouched this long is checked against Temporal when read singly. */
+export const STALE_RUN_MS = 5_000;
+
+export function createRunService(serviceDeps: RunServiceDeps) {
+  const deps = { ...serviceDeps, onClosed: serviceDeps.onClosed ?? keelRunClosedHooks(serviceDeps.db) };
+  const { db, temporal, config } = deps;
+  const links = (id: string) => runLinks(config, id);
+  // Opens PII vaults, so the caller who started a run reads its answer with the originals back.
+  const vaultCodec = config.KEEL_PAYLOAD_KEYS ? new AesGcmPayloadCodec(config.KEEL_PAYLOAD_KEYS) : undefined;
+
+  /** Starts the workflow of a run whose rows are written; if it cannot start, `undo` removes them. */
+  /**
+   * Temporal calls made for a request run under its deadline (KEEL_REQUEST_TIMEOUT_MS): past it
+   * they fail where they stand (503 request-timeout) instead of going on after the client gave up.
+   */
+  const withinDeadline = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => temporal.withDeadline(Date.now() + config.KEEL_REQUEST_TIMEOUT_MS, () => fn(...args));
+
+  const start = async (workflow: RunWorkflow, meta: StartMeta, undo: Undo): Promise<boolean> => {
+    try {
+      const started = await withinDeadline(startWorkflow)(temporal, workflow, meta);
+      if (started) deps.metrics?.runsStarted.inc({ type: workflow.type });
+      return started;
+    } catch (err) {
+      // No workflow, so no run: the rejected request leaves nothing behind. A start that ran out
+      // of time may still have reached the server: stop that workflow before the rows go.
+      if (isDeadlineExceeded(err)) {
+        await temporal.workflow.getHandle(workflow.input.runId).terminate('its start request timed out; nothing was started').catch(() => undefined);
+      }
+      await undo(db).catch(() => undefined);
+      if (isDeadlineExceeded(err)) throw problems.timeout(config.KEEL_REQUEST_TIMEOUT_MS);
+      deps.log?.error({ err, runId: workflow.input.runId }, 'could not start workflow');
+      throw problems.unavailable('The workflow service is unavailable; nothing was started. Try again shortly.');
+    }
+  };
+
+  const operator = createOperatorActions(deps);
+
+  return {
+    cancel: withinDeadline(operator.cancel),
+    terminate: withinDeadline(operator.terminate),
+    retry: withinDeadline(operator.retry),
+    resume: withinDeadline(operator.resume),
+    audit: withinDeadline(operator.audit),
+
+    /**
+     * `POST /v1/runs`: validates what needs the database, inserts the run within the tenant's
+     * in-flight quota and starts its workflow. With an `Idempotency-Key`, the same key and body
+     * answer the existing run (`created: false`), another body is a 409.
+     */
+    async create(
+      caller: { tenantId: string; keyId: string },
+      body: CreateRunRequest,
+      idempotencyKey: string | undefined,
+    ): Promise<{ created: boolean; run: CreateRunResponse }> {
+      const { tenantId } = caller;
+      const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
+      // The release policy may send this run to a candidate model or prompt variants.
+      const planned = await planRunVersions(
+        { db, config },
+        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+      );
+      const { options } = planned;
+      const model = options.model;
+      const requestedOnFailure = body.onFailure;
+      const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
+      const workflow = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options, onFailure, callerKeyId: caller.keyId });
+      const hash = inputHash({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) });
+      // Of concurrent requests with one Idempotency-Key, exactly one inserts the row and goes on
+      // to start the workflow; the others answer with that run.
+      const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
+        // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
+        id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash: hash, options, model, idempotencyKey: idempotencyKey ?? null,
+        versions: planned.versions as unknown as Prisma.InputJsonObject,
+      });
+      if (inserted.count === 0) {
+        const existing = await db.run.findFirst({ where: { tenantId, idempotencyKey: idempotencyKey ?? null, id } });
+        if (!existing) throw problems.unavailable('A request with this Idempotency-Key is being retried; try again shortly.');
+        if (existing.inputHash !== hash) throw idempotencyKeyReused();
+        return { created: false, run: { id, status: existing.status as CreateRunResponse['status'], links: links(id) } };
+      }
+      const started = await start(workflow, { tenantId, model, onFailure, summary: `Keel ${body.type} run for tenant ${tenantId}` }, (d) =>
+        d.run.deleteMany({ where: { id } }),
+      );
+      return { created: started, run: { id, status: 'queued', links: links(id) } };
+    },
+
+    /**
+     * Starts the workflow of a run whose row the caller wrote in its own transaction (a document
+     * upload writes the document, its version and the ingest run together); `undo` removes them.
+     */
+    startRecorded: start,
+
+    /**
+     * Records a run that finished without a workflow (an answer served from cache): a `completed`
+     * row with its result, so it is listed, counted and read like any other run.
+     */
+    async recordCompleted(run: { id?: string; tenantId: string; type: RunType; input: Prisma.InputJsonValue; inputHash: string; options?: Prisma.InputJsonValue; model?: string; result: Prisma.InputJsonValue; idempotencyKey?: string }): Promise<Run> {
+      const now = new Date();
+      return db.run.create({
+        data: {
+          id: run.id ?? uuidv7(), tenantId: run.tenantId, type: run.type, status: 'completed', input: run.input, inputHash: run.inputHash,
+          options: run.options ?? {}, model: run.model ?? null, result: run.result, idempotencyKey: run.idempotencyKey ?? null,
+          startedAt: now, completedAt: now,
+        },
+      });
+    },
+
+    /**
+     * A run with its ledger; a stale non-terminal row is first checked against Temporal. The key
+     * that started the run reads its answer de-masked (guardrails' PII vault); others read it masked.
+     */
+    async get(caller: { tenantId: string; keyId: string }, id: string): Promise<RunView> {
+      const { tenantId } = caller;
+      const load = () => db.run.findFirst({ where: { id, tenantId }, include: { steps: { orderBy: [{ startedAt: 'asc' }, { attempt: 'asc' }] } } });
+      let run = await load();
+      if (run && !isTerminal(run.status) && Date.now() - run.updatedAt.getTime() >= STALE_RUN_MS) {
+        // Temporal unreachable: show the row as it is rather than fail the read.
+        const synced = await withinDeadline(syncRun)(deps, id).catch(() => undefined);
+        if (synced && synced.run.updatedAt.getTime() !== run.updatedAt.getTime()) run = await load();
+      }
+      if (!run) throw problems.notFound(`Run ${id}`);
+      return runView(config, { ...run, result: await demaskForCaller(db, vaultCodec, run, caller.keyId) });
+    },
+
+    async list(tenantId: string, query: ListRunsQuery): Promise<RunList> {
+      const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const createdAt = {
+        ...(query.createdAfter ? { gte: clampInstant(Date.parse(query.createdAfter)) } : {}),
+        ...(query.createdBefore ? { lt: clampInstant(Date.parse(query.createdBefore)) } : {}),
+      };
+      const rows = await db.run.findMany({
+        where: {
+          tenantId,
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.type ? { type: query.type } : {}),
+          ...(Object.keys(createdAt).length ? { createdAt } : {}),
+          ...(cursor
+            ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return { data: page.map((r) => runSummary(config, r)), nextCursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+    },
+
+    /** Brings one run's row and audit trail in line with Temporal now. */
+    sync: (id: string) => syncRun(deps, id),
+  };
+}
+
+export type RunService = ReturnType<typeof createRunService>;

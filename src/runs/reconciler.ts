@@ -1,0 +1,107 @@
+import type { WorkflowExecutionInfo } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { CLOSED_STATUS, isTerminal } from './status';
+import { syncRun, type RunSyncDeps } from './sync';
+
+export interface ReconcilerOptions extends RunSyncDeps {
+  /** How often visibility is asked what closed or started. */
+  intervalMs: number;
+  /** How far back the first pass looks (runs that closed while no reconciler ran). */
+  lookbackMs?: number;
+  log?: Pick<Logger, 'warn' | 'debug'>;
+}
+
+export interface Reconciler {
+  /** One pass now; the loop calls it every interval. */
+  tick(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const iso = (d: Date) => d.toISOString();
+
+/**
+ * Keeps every run's row on Temporal's word without anyone reading the run: each pass asks
+ * Temporal's visibility for Keel executions that closed, and for ones that started (a reset
+ * makes a new execution of a workflow whose row may already be terminal), since the last pass
+ * minus an overlap (visibility is eventually consistent). A closed execution whose row already
+ * says the same (its own workflow wrote the status) only gets Temporal's close time; anything
+ * else — a termination, a cancel's reason, a reset, an execution the row does not know — goes
+ * through `syncRun`, which also records the operator actions in the histories. Every worker runs
+ * one; the writes are idempotent, so more than one costs queries, not correctness.
+ */
+export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
+  const { db, temporal } = opts;
+  const overlapMs = Math.max(30_000, opts.intervalMs * 5);
+  let since = new Date(Date.now() - (opts.lookbackMs ?? 15 * 60_000));
+  let stopped = false;
+  let current: Promise<unknown> = Promise.resolve();
+
+  const list = async (query: string): Promise<WorkflowExecutionInfo[]> => {
+    const out: WorkflowExecutionInfo[] = [];
+    for await (const info of temporal.workflow.list({ query })) out.push(info);
+    return out;
+  };
+
+  const tick = async (): Promise<number> => {
+    const started = new Date();
+    const from = iso(new Date(since.getTime() - overlapMs));
+    const [closed, running] = await Promise.all([
+      list(`KeelRunType IS NOT NULL AND CloseTime > "${from}"`),
+      list(`KeelRunType IS NOT NULL AND ExecutionStatus = "Running" AND StartTime > "${from}"`),
+    ]);
+    const ids = [...new Set([...closed, ...running].map((w) => w.workflowId))];
+    const rows = await db.run.findMany({ where: { id: { in: ids } }, select: { id: true, status: true, workflowRunId: true, completedAt: true, tenantId: true } });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    // The newest execution per workflow decides; an older one closed by a reset says nothing.
+    const latest = new Map<string, WorkflowExecutionInfo>();
+    for (const w of [...closed, ...running]) {
+      const seen = latest.get(w.workflowId);
+      if (!seen || w.startTime > seen.startTime || (w.status.name === 'RUNNING' && seen.status.name !== 'RUNNING')) latest.set(w.workflowId, w);
+    }
+    let synced = 0;
+    for (const [id, info] of latest) {
+      const row = byId.get(id);
+      if (!row) continue;
+      const status = CLOSED_STATUS[info.status.name];
+      const closeTime = info.closeTime;
+      if (status && closeTime && row.workflowRunId === info.runId && row.status === status && status !== 'cancelled') {
+        // The workflow wrote its own ending; Temporal's close time is the one that counts.
+        if (row.completedAt?.getTime() !== closeTime.getTime()) {
+          await db.run.updateMany({ where: { id, workflowRunId: info.runId, status }, data: { completedAt: closeTime } });
+        }
+        continue;
+      }
+      if (!status && row.workflowRunId === info.runId && !isTerminal(row.status)) continue;
+      if (status === 'cancelled' && row.status === 'cancelled' && row.workflowRunId === info.runId && row.completedAt?.getTime() === closeTime?.getTime()) continue;
+      try {
+        await syncRun(opts, id);
+        synced++;
+      } catch (err) {
+        opts.log?.warn({ err, runId: id }, 'could not reconcile a run with Temporal');
+      }
+    }
+    since = started;
+    return synced;
+  };
+
+  const loop = async () => {
+    while (!stopped) {
+      current = tick().catch((err: unknown) => opts.log?.warn({ err }, 'run reconciler pass failed'));
+      await current;
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, opts.intervalMs);
+        timer.unref();
+      });
+    }
+  };
+  const running = loop();
+  return {
+    tick,
+    async stop() {
+      stopped = true;
+      await current;
+      void running;
+    },
+  };
+}
