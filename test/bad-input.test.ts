@@ -78,24 +78,24 @@ describe('bad input: clear problem+json answers that change nothing', function (
   // registered schemas, what Ajv compiles, this deployment's limits, the tenant's documents).
   // Each must be refused before anything is written, which is checked here, in the test itself.
   describe('refused by checks inside the handler, after validation', () => {
-    it('an extraction with a schema name the tenant never registered → 400', async () => {
+    it('an extraction with a schema name the tenant never registered → 422', async () => {
       const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schemaName: 'never-registered' } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.schemaName']);
       await assertNothingWritten();
     });
 
-    it('an extraction schema that does not compile → 400', async () => {
+    it('an extraction schema that does not compile → 422', async () => {
       const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schema: { type: 'object', properties: { total: { type: 'money' } } } } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       const paths = res.body.errors?.map((e) => e.path) ?? [];
       assert.ok(paths.length === 1 && paths[0]!.startsWith('input.schema'), JSON.stringify(paths));
       await assertNothingWritten();
     });
 
-    it("more candidates than this deployment allows (zod's bound is higher) → 400", async () => {
+    it("more candidates than this deployment allows (zod's bound is higher) → 422", async () => {
       const res = await post({ type: 'answer', input: { question: 'q' }, options: { strategy: 'best_of_n', n: stack.config.KEEL_MAX_CANDIDATES + 1 } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       assert.deepEqual(res.body.errors?.map((e) => e.path), ['options.n']);
       await assertNothingWritten();
     });

@@ -104,8 +104,9 @@ function fromBodyParser(err: BodyParserError): HttpProblem | undefined {
     case 'request.aborted':
       return new HttpProblem(400, 'request-aborted', 'Request aborted', 'The client closed the request before the body arrived.');
     default:
-      // zlib could not inflate a body sent with `Content-Encoding: gzip`/`deflate` (e.g. one that was not compressed).
-      if (err.status === 400 && typeof err.code === 'string' && err.code.startsWith('Z_')) {
+      // zlib could not inflate a body sent with `Content-Encoding: gzip`/`deflate`/`br` (e.g. one that
+      // was not compressed): zlib's codes are `Z_*`, brotli's `ERR_*` (e.g. ERR__ERROR_FORMAT_PADDING_1).
+      if (err.status === 400 && typeof err.code === 'string' && (err.code.startsWith('Z_') || err.code.startsWith('ERR_'))) {
         return new HttpProblem(400, 'malformed-body', 'Malformed body', 'The body does not match its Content-Encoding.');
       }
       return undefined;
