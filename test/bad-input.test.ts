@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { http, startStack, type HttpResult, type TestStack } from './support/stack';
 
 interface Problem {
@@ -75,24 +78,24 @@ describe('bad input: clear problem+json answers that change nothing', function (
   // registered schemas, what Ajv compiles, this deployment's limits, the tenant's documents).
   // Each must be refused before anything is written, which is checked here, in the test itself.
   describe('refused by checks inside the handler, after validation', () => {
-    it('an extraction with a schema name the tenant never registered → 400', async () => {
+    it('an extraction with a schema name the tenant never registered → 422', async () => {
       const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schemaName: 'never-registered' } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.schemaName']);
       await assertNothingWritten();
     });
 
-    it('an extraction schema that does not compile → 400', async () => {
+    it('an extraction schema that does not compile → 422', async () => {
       const res = await post({ type: 'extract', input: { text: 'Invoice 42 from ACME', schema: { type: 'object', properties: { total: { type: 'money' } } } } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       const paths = res.body.errors?.map((e) => e.path) ?? [];
       assert.ok(paths.length === 1 && paths[0]!.startsWith('input.schema'), JSON.stringify(paths));
       await assertNothingWritten();
     });
 
-    it("more candidates than this deployment allows (zod's bound is higher) → 400", async () => {
+    it("more candidates than this deployment allows (zod's bound is higher) → 422", async () => {
       const res = await post({ type: 'answer', input: { question: 'q' }, options: { strategy: 'best_of_n', n: stack.config.KEEL_MAX_CANDIDATES + 1 } });
-      assertProblem(res, 400, 'validation-error');
+      assertProblem(res, 422, 'unprocessable-content');
       assert.deepEqual(res.body.errors?.map((e) => e.path), ['options.n']);
       await assertNothingWritten();
     });
@@ -128,6 +131,7 @@ describe('bad input: clear problem+json answers that change nothing', function (
     assertProblem(res, 400, 'validation-error');
     assert.deepEqual(res.body.errors?.map((e) => e.path), ['input.question']);
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/a%00b'), 400, 'validation-error');
+    assertProblem(await http<Problem>(stack, 'GET', `/v1/runs?cursor=${'A'.repeat(31)}%00`), 400, 'validation-error');
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?cursor=%00'), 400, 'validation-error');
   });
 
@@ -141,6 +145,81 @@ describe('bad input: clear problem+json answers that change nothing', function (
 
   it('a broken percent-encoding in the path → 400 malformed-uri', async () => {
     assertProblem(await http<Problem>(stack, 'GET', '/v1/runs/%E0%A4%A'), 400, 'malformed-uri');
+  });
+
+  it('a lone UTF-16 surrogate in any string (question, extract text, schema key or value) → 400, nothing stored', async () => {
+    // JSON.stringify escapes a lone surrogate as \udXXX, as a hostile client would send it.
+    const question = await post({ type: 'answer', input: { question: 'half a pair: \ud800' } });
+    assertProblem(question, 400, 'validation-error');
+    assert.deepEqual(question.body.errors?.map((e) => e.path), ['input.question']);
+    const text = await post({ type: 'extract', input: { text: 'x\udfff', schema: { type: 'object' } } });
+    assertProblem(text, 400, 'validation-error');
+    assert.deepEqual(text.body.errors?.map((e) => e.path), ['input.text']);
+    for (const schema of [{ type: 'object', description: '\ud83d' }, { type: 'object', properties: { ['k\udc00']: { type: 'string' } } }]) {
+      assertProblem(await http<Problem>(stack, 'PUT', '/v1/schemas/lonely', { body: { schema } }), 400, 'validation-error');
+    }
+    assert.equal(await stack.db.extractionSchema.count(), 0);
+    // A well-formed pair (an emoji) is ordinary text.
+    assert.equal((await http(stack, 'PUT', '/v1/schemas/emoji', { body: { schema: { type: 'object', description: '\ud83d\ude00' } } })).status, 200);
+    await stack.db.extractionSchema.deleteMany({});
+  });
+
+  it('extract input with both or neither of documentId/text (or schema/schemaName) → 400 saying so', async () => {
+    const both = await post({ type: 'extract', input: { documentId: '0190c2a4-0000-7000-8000-000000000000', text: 'x', schema: {} } });
+    assertProblem(both, 400, 'validation-error');
+    assert.match(both.body.detail, /exactly one of documentId and text/);
+    const empty = await post({ type: 'extract', input: { text: '  ', schemaName: 'travel' } });
+    assertProblem(empty, 400, 'validation-error');
+    assert.deepEqual(empty.body.errors?.map((e) => e.path), ['input.text'], 'the one shape the input has names its field');
+  });
+
+  it('Content-Encoding: gzip on a body that is not gzip → 400; a real gzip body is read', async () => {
+    const res = await post(undefined, { rawBody: '{"type":"answer","input":{"question":"hi"}}', headers: { 'content-encoding': 'gzip' } });
+    assertProblem(res, 400, 'malformed-body');
+    const zipped = await fetch(`${stack.baseUrl}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync('{"type":"answer","input":{"question":""}}'),
+    });
+    assert.equal(zipped.status, 400, 'inflated and validated: the question is empty');
+    assert.equal(((await zipped.json()) as Problem).type, 'https://keel.dev/problems/validation-error');
+  });
+
+  it('instants in year 0 or after 9999 (in UTC) filter as the ends of time; a negative year → 400', async () => {
+    for (const q of ['createdAfter=0000-01-01T00:00:00Z', 'createdBefore=0001-01-01T00:00:00%2B01:00', 'createdAfter=9999-12-31T23:59:59-05:00']) {
+      const res = await http<{ data: unknown[] }>(stack, 'GET', `/v1/runs?${q}`);
+      assert.equal(res.status, 200, q);
+      assert.deepEqual(res.body.data, []);
+    }
+    assertProblem(await http<Problem>(stack, 'GET', '/v1/runs?createdAfter=-0001-01-01T00:00:00Z'), 400, 'validation-error');
+  });
+
+  it('any cursor of the documented form is a page position, whatever its time or id', async () => {
+    for (const cursor of ['A'.repeat(32), '_'.repeat(32), 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'.replace(/A$/, '-')]) {
+      assert.equal((await http(stack, 'GET', `/v1/runs?cursor=${cursor}`)).status, 200, cursor);
+    }
+  });
+
+  it('a method a known path does not serve → 405 with Allow', async () => {
+    const trace = await http<Problem>(stack, 'PATCH', '/v1/runs');
+    assertProblem(trace, 405, 'method-not-allowed');
+    assert.equal(trace.headers.get('allow'), 'GET, HEAD, OPTIONS, POST');
+    const del = await http<Problem>(stack, 'DELETE', '/v1/runs/0190c2a4-0000-7000-8000-000000000000/cancel');
+    assertProblem(del, 405, 'method-not-allowed');
+    assert.equal(del.headers.get('allow'), 'OPTIONS, POST');
+    assertProblem(await http<Problem>(stack, 'PATCH', '/v1/nothing-here'), 404, 'route-not-found');
+  });
+
+  it('an upload whose name holds a NUL → 400, and no object, document or run is left behind', async () => {
+    const form = new FormData();
+    form.set('name', 'bad\u0000name');
+    form.set('file', new Blob(['Employees fly economy.'], { type: 'text/plain' }), 'policy.txt');
+    const res = await http<Problem>(stack, 'POST', '/v1/documents', { form });
+    assertProblem(res, 400, 'validation-error');
+    assert.deepEqual(res.body.errors?.map((e) => e.path), ['name']);
+    assert.equal(await stack.db.document.count(), 0);
+    const objects = await readdir(path.join(stack.config.KEEL_DATA_DIR, 'objects'), { recursive: true }).catch(() => []);
+    assert.deepEqual(objects.filter((f) => /[0-9a-f]{64}$/.test(f)), [], 'no stored object');
   });
 
   it('bad list filters and a forged cursor → 400', async () => {

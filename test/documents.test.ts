@@ -101,6 +101,18 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     assert.ok(Buffer.from(await content.arrayBuffer()).equals(handbook));
   });
 
+  it('answers 409, never 500, to an operator action an ingest run does not support (resume while it runs)', async () => {
+    // Embedding calls take a while, so the run is still in progress when the resume arrives.
+    stack.model.setLatency(1500);
+    const up = await upload(stack, Buffer.from('Ingest runs have no pause: nothing waits for an operator.'), 'no-pause.txt', 'text/plain');
+    assert.equal(up.status, 202);
+    const ingestRunId = up.body.ingestRunId;
+    const resume = await http<{ type: string; status: number }>(stack, 'POST', `/v1/runs/${ingestRunId}/resume`, { body: { action: 'skip', reason: 'try it' } });
+    assert.equal(resume.status, 409, JSON.stringify(resume.body));
+    assert.match(resume.body.type, /run-not-paused$/);
+    assert.equal((await waitForRunIn(stack, ingestRunId, 60_000)).status, 'completed');
+  });
+
   it('keeps tenants apart: another tenant neither sees nor retrieves the document', async () => {
     const other = await stack.addTenant('tenant-docs-b');
     const asB = { baseUrl: stack.baseUrl, apiKey: other.apiKey };
@@ -267,7 +279,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     const unknownSchema = await http<{ type: string; errors: Array<{ path: string }> }>(stack, 'POST', '/v1/runs', {
       body: { type: 'extract', input: { text: 'hello', schemaName: 'no-such-schema' } },
     });
-    assert.equal(unknownSchema.status, 400);
+    assert.equal(unknownSchema.status, 422);
     assert.equal(unknownSchema.body.errors[0]?.path, 'input.schemaName');
 
     const empty = await http<{ type: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: '   ' } } });
@@ -277,7 +289,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     const tooMany = await http<{ errors: Array<{ path: string }> }>(stack, 'POST', '/v1/runs', {
       body: { type: 'answer', input: { question: 'Hi?' }, options: { strategy: 'best_of_n', n: 9 } },
     });
-    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.status, 422);
     assert.equal(tooMany.body.errors[0]?.path, 'options.n');
 
     assert.deepEqual({ docs: await stack.db.document.count(), runs: await stack.db.run.count() }, before);

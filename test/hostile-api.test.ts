@@ -75,12 +75,12 @@ describe('hostile input at the API: schemas, long texts, keys, invisible questio
       const res = await http<Problem>(stack, 'PUT', '/v1/schemas/lookahead', {
         body: { schema: { type: 'object', properties: { code: { type: 'string', pattern: '^(?=.*\\d).+$' } } } },
       });
-      assertProblem(res, 400, 'validation-error', /RE2/);
+      assertProblem(res, 422, 'unprocessable-content', /RE2/);
       assert.equal(res.body.errors?.[0]?.path, 'schema/properties/code/pattern');
       assert.equal(await stack.db.extractionSchema.count({ where: { tenantId: stack.tenantId, name: 'lookahead' } }), 0);
     });
 
-    it('refuses self-referencing schemas and impossible lower bounds with a 400 before any run starts', async () => {
+    it('refuses self-referencing schemas and impossible lower bounds with a 422 before any run starts', async () => {
       const before = await runCount(stack.tenantId);
       const bad: Array<[Record<string, unknown>, RegExp]> = [
         [{ allOf: [{ $ref: '#' }] }, /refers back to itself/],
@@ -89,9 +89,9 @@ describe('hostile input at the API: schemas, long texts, keys, invisible questio
       ];
       for (const [schema, message] of bad) {
         const inline = await http<Problem>(stack, 'POST', '/v1/runs', { body: { type: 'extract', input: { text: 'Anything at all.', schema } } });
-        assertProblem(inline, 400, 'validation-error', message);
+        assertProblem(inline, 422, 'unprocessable-content', message);
         const registered = await http<Problem>(stack, 'PUT', '/v1/schemas/bad', { body: { schema } });
-        assertProblem(registered, 400, 'validation-error', message);
+        assertProblem(registered, 422, 'unprocessable-content', message);
       }
       assert.equal(await runCount(stack.tenantId), before, 'no run was created');
       assert.equal(await stack.db.extractionSchema.count({ where: { tenantId: stack.tenantId, name: 'bad' } }), 0);
@@ -107,7 +107,7 @@ describe('hostile input at the API: schemas, long texts, keys, invisible questio
         return res.status;
       })();
       const puts = await Promise.all(Array.from({ length: 6 }, (_, i) => http<Problem>(stack, 'PUT', `/v1/schemas/wide-${i}`, { body: { schema } })));
-      for (const res of puts) assertProblem(res, 400, 'validation-error', /more than 1000 properties/);
+      for (const res of puts) assertProblem(res, 422, 'unprocessable-content', /more than 1000 properties/);
       assert.equal(await health, 200);
     });
   });

@@ -102,6 +102,38 @@ describe('OpenAPI document', () => {
     assert.ok(download.responses['404']!.content['application/problem+json']);
   });
 
+  it('states what handlers enforce: exactly-one-of as oneOf, string rules as patterns, unique scopes', () => {
+    const text = JSON.stringify(doc);
+    const schemas = (doc.components as unknown as { schemas: Record<string, Record<string, unknown>> }).schemas;
+    const extract = schemas.ExtractInput as { oneOf: Array<{ required: string[]; additionalProperties: boolean }> };
+    assert.deepEqual(extract.oneOf.map((b) => [...b.required].sort().join('+')).sort(), ['documentId+schema', 'documentId+schemaName', 'schema+text', 'schemaName+text']);
+    assert.ok(extract.oneOf.every((b) => b.additionalProperties === false));
+    assert.ok(text.includes(JSON.stringify('^[^\\u0000]*$')), 'the NUL rule is a pattern');
+    const list = (doc.paths['/v1/runs']!.get as unknown as { parameters: Array<{ name: string; schema: { pattern?: string } }> }).parameters;
+    assert.equal(list.find((p) => p.name === 'cursor')?.schema.pattern, '^[A-Za-z0-9_-]{32}$');
+    assert.equal((schemas.CreateApiKeyRequest as { properties: { scopes: { uniqueItems?: boolean } } }).properties.scopes.uniqueItems, true);
+    const put = doc.paths['/v1/schemas/{name}']!.put as unknown as { responses: Record<string, unknown> };
+    assert.ok(put.responses['422'], 'a JSON Schema Ajv cannot compile: a documented 422');
+  });
+
+  it('links created resources to the operations on them, and every link names an operation in the document', () => {
+    const ops = new Map<string, unknown>();
+    for (const item of Object.values(doc.paths)) for (const op of Object.values(item)) ops.set((op as unknown as { operationId: string }).operationId, op);
+    const links: Array<{ from: string; name: string; operationId: string }> = [];
+    for (const [id, op] of ops) {
+      for (const res of Object.values((op as { responses: Record<string, { links?: Record<string, { operationId: string }> }> }).responses)) {
+        for (const [name, link] of Object.entries(res.links ?? {})) links.push({ from: id, name, operationId: link.operationId });
+      }
+    }
+    for (const l of links) assert.ok(ops.has(l.operationId), `${l.from} → ${l.name}: no operation ${l.operationId}`);
+    const from = (id: string) => new Set(links.filter((l) => l.from === id).map((l) => l.operationId));
+    for (const target of ['getV1RunsId', 'postV1RunsIdCancel', 'postV1RunsIdRetry', 'postV1RunsIdResume', 'getV1RunsIdAudit']) {
+      assert.ok(from('postV1Runs').has(target), `a created run links to ${target}`);
+      assert.ok(from('postV1Documents').has(target), `an upload's ingest run links to ${target}`);
+    }
+    assert.ok(from('postV1Documents').has('getV1DocumentsId'));
+  });
+
   it('catches a response that does not match it', () => {
     const checker = new ResponseChecker(doc);
     assert.deepEqual(checker.check('GET', '/healthz', 200, 'application/json', { status: 'ok' }), []);

@@ -110,7 +110,7 @@ describe('traceability: versions, lineage and release control', function () {
     await writeFile(path.join(promptsDir, 'answer@concise.md'), (await readFile(path.join(promptsDir, 'answer.md'), 'utf8')).replace('Answer the question', 'Answer briefly the question'));
     const admin = { baseUrl: stack.baseUrl, apiKey: (await createApiKey(stack.db, stack.tenantId, 'release admin', ['admin'])).key };
     const missing = await http(admin, 'PUT', '/v1/release-policy', { body: { candidate: { prompts: { answer: 'nonexistent' } }, percent: 20, reason: 'typo' } });
-    assert.equal(missing.status, 400, 'a variant without a file is refused');
+    assert.equal(missing.status, 422, 'a variant without a file is refused');
     const set = await http<{ current: { version: number; percent: number; actor: string } }>(admin, 'PUT', '/v1/release-policy', {
       body: { candidate: { prompts: { answer: 'concise' } }, percent: 20, reason: 'try the concise prompt' },
     });

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import cors from 'cors';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { authenticate } from './auth';
 import { docsRouter } from './docs';
+import { servedRoutes } from './openapi';
 import { problemHandler, problems } from './problem';
 import { rateLimitPerTenant } from './rate-limit';
 import { adminKeysRouter } from './routes/admin-keys';
@@ -45,6 +46,30 @@ export interface ApiDeps {
   cache?: ResultCache;
   /** With tracing on: a server span per request, which the Temporal client carries into the workflow. */
   tracer?: Tracer;
+}
+
+/**
+ * A known path asked with a method it does not serve: `405` with `Allow` (RFC 9110), not a 404.
+ * The table is built from the served routes on first use, when every router is registered; route
+ * paths use only `:name` segments, matched as Express does (case-insensitive, optional trailing slash).
+ */
+function methodNotAllowed(app: Express): RequestHandler {
+  let table: Array<{ pattern: RegExp; allowed: string[] }> | undefined;
+  const build = () => {
+    const byPath = new Map<string, Set<string>>();
+    for (const r of servedRoutes(app)) byPath.set(r.path, (byPath.get(r.path) ?? new Set()).add(r.method.toUpperCase()));
+    return [...byPath].map(([path, methods]) => {
+      if (methods.has('GET')) methods.add('HEAD');
+      methods.add('OPTIONS');
+      const source = path.split(/(:\w+)/).map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+      return { pattern: new RegExp(`^${source}/?$`, 'i'), allowed: [...methods].sort() };
+    });
+  };
+  return (req, _res, next) => {
+    table ??= build();
+    const known = table.find((t) => t.pattern.test(req.path));
+    next(known ? problems.methodNotAllowed(req.method, req.path, known.allowed) : undefined);
+  };
 }
 
 /** The HTTP API. Stateless: any number of copies can serve any request. */
@@ -98,6 +123,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(adminKeysRouter(deps));
   app.use(adminCacheRouter(deps));
   app.use(guardrailsRouter(deps));
+  app.use(methodNotAllowed(app));
   app.use((req, _res, next) => next(problems.routeNotFound(req.method, req.path)));
   app.use(problemHandler(deps.log, deps.config.KEEL_REQUEST_TIMEOUT_MS));
   return app;

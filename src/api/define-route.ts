@@ -19,7 +19,16 @@ export interface ResponseSpec {
   raw?: { binary?: boolean; mediaTypes: Record<string, { example?: unknown }> };
   /** Response headers worth documenting, e.g. `Location`. */
   headers?: Record<string, string>;
+  /**
+   * OpenAPI links: operations a client (or a stateful tester) can call next with values from this
+   * response, named by method and Express path; `parameters` maps their parameters to runtime
+   * expressions such as `$response.body#/id`. The operation ids are derived when the document is built.
+   */
+  links?: Record<string, { method: HttpMethod; path: string; parameters: Record<string, string>; description?: string }>;
 }
+
+/** A problem status an operation answers beyond the implied ones, with why when the default says too little. */
+export type ProblemSpec = number | { status: number; description: string };
 
 /**
  * Everything the OpenAPI document says about one operation. `defineRoute` registers the Express
@@ -48,7 +57,7 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   headers?: z.ZodObject;
   responses: Record<number, ResponseSpec>;
   /** Problem statuses beyond the ones implied by the spec (auth, validation, 404 for path ids...). */
-  problems?: number[];
+  problems?: ProblemSpec[];
 }
 
 export const ROUTE_SPEC = Symbol.for('keel.routeSpec');

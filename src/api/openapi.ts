@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
 import { z } from 'zod';
 import { Problem } from '../schemas/problem';
-import { specOf, type RouteSpec } from './define-route';
+import { specOf, type ResponseSpec, type RouteSpec } from './define-route';
 
 /** A route as Express serves it: what the completeness test compares with the document. */
 export interface ServedRoute {
@@ -44,10 +44,17 @@ const retryAfter = {
   'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' as const } },
 };
 
+/** What the statuses an operation declares in `problems` usually mean; an operation may say more. */
+const EXTRA_PROBLEMS: Record<number, string> = {
+  404: 'Something the request names (not in its path) does not exist in your tenant (`not-found`).',
+  409: "The resource's state does not allow this now; the problem `type` says which conflict.",
+  422: 'The request has the documented shape, but its content cannot be used for a reason JSON Schema cannot state; `errors` names the fields (`unprocessable-content`).',
+};
+
 /** Which problems an operation can answer, from what it declares: auth, scope, parsing, ids. */
 function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
   const r: ZodOpenApiResponsesObject = {};
-  if (spec.params || spec.query || spec.body || spec.multipart || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`); `errors` lists the failing fields.');
+  if (spec.params || spec.query || spec.body || spec.multipart || spec.headers) r['400'] = problemResponse('The request is not valid (`validation-error`, `malformed-json`, `malformed-body`); `errors` lists the failing fields. Besides what the schemas say: a JSON string holding a lone UTF-16 surrogate escape (`"\\ud800"`), which is not Unicode text, and JSON nested more than 32 levels deep.');
   if (spec.scope !== 'public') {
     r['401'] = problemResponse('No key, or a key that is unknown, malformed or revoked (`unauthorized`).');
     r['403'] = problemResponse('The key lacks the scope this operation needs (`insufficient-scope`).');
@@ -62,20 +69,27 @@ function problemResponses(spec: RouteSpec): ZodOpenApiResponsesObject {
     r['413'] = problemResponse('The upload is over the size limit (`payload-too-large`).');
     r['415'] = problemResponse('The body is not `multipart/form-data`, or the file is of a type Keel does not read (`unsupported-media-type`).');
   }
-  for (const status of spec.problems ?? []) r[String(status) as `4${string}`] ??= problemResponse('See the problem `type`.');
+  for (const p of spec.problems ?? []) {
+    const [status, description] = typeof p === 'number' ? [p, EXTRA_PROBLEMS[p] ?? 'See the problem `type`.'] : [p.status, p.description];
+    r[String(status) as `4${string}`] = problemResponse(description);
+  }
   r['500'] = problemResponse('An unexpected error; it was logged (`internal-error`).');
   r['503'] = { ...problemResponse('A dependency is unavailable or the request timed out (`service-unavailable`, `request-timeout`).'), headers: retryAfter };
   return r;
 }
 
 /** `get /v1/runs/:id` → `getV1RunsId`: stable, unique per method and path. */
-function operationId(spec: RouteSpec): string {
+export function operationId(spec: Pick<RouteSpec, 'method' | 'path'>): string {
   const words = spec.path.split(/[^A-Za-z0-9]+/).filter(Boolean);
   return spec.method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }
 
 function operation(spec: RouteSpec): ZodOpenApiOperationObject {
   const responses: ZodOpenApiResponsesObject = {};
+  const linksOf = (links: NonNullable<ResponseSpec['links']>) =>
+    Object.fromEntries(
+      Object.entries(links).map(([name, l]) => [name, { operationId: operationId(l), parameters: l.parameters, ...(l.description ? { description: l.description } : {}) }]),
+    );
   for (const [status, res] of Object.entries(spec.responses)) {
     const example = res.example !== undefined ? { example: res.example } : {};
     const raw = res.raw;
@@ -83,6 +97,7 @@ function operation(spec: RouteSpec): ZodOpenApiOperationObject {
     responses[status as `2${string}`] = {
       description: res.description,
       ...(res.headers ? { headers: Object.fromEntries(Object.entries(res.headers).map(([h, d]) => [h, { description: d, schema: { type: 'string' as const } }])) } : {}),
+      ...(res.links ? { links: linksOf(res.links) } : {}),
       ...(res.schema ? { content: { 'application/json': { schema: res.schema, ...example } } } : {}),
       ...(raw
         ? { content: Object.fromEntries(Object.entries(raw.mediaTypes).map(([t, m]) => [t, { ...(raw.binary ? {} : { schema: { type: 'string' as const } }), ...(m.example !== undefined ? { example: m.example } : {}) }])) }

@@ -47,6 +47,15 @@ export const problems = {
   validation: (errors: Array<{ path: string; message: string }>, where = 'request') =>
     new HttpProblem(400, 'validation-error', 'Invalid request', `The ${where} is not valid: ${errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}`, { errors }),
   malformedJson: (detail: string) => new HttpProblem(400, 'malformed-json', 'Malformed JSON', detail),
+  /**
+   * The request has the shape the document describes, but its content cannot be used, for a reason
+   * JSON Schema cannot state (a JSON Schema Ajv cannot compile, a name nothing is registered under,
+   * a number over this deployment's limit). Each operation that answers it says so in its responses.
+   */
+  unprocessable: (errors: Array<{ path: string; message: string }>, where = 'request') =>
+    new HttpProblem(422, 'unprocessable-content', 'Unprocessable content', `The ${where} cannot be processed: ${errors.map((e) => `${e.path || '(root)'}: ${e.message}`).join('; ')}`, { errors }),
+  methodNotAllowed: (method: string, path: string, allowed: string[]) =>
+    new HttpProblem(405, 'method-not-allowed', 'Method not allowed', `${method} is not served on ${path}; use ${allowed.join(', ')}.`, { allowed }, { Allow: allowed.join(', ') }),
   unsupportedMediaType: () =>
     new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.'),
   tooLarge: (limit: number) =>
@@ -78,6 +87,7 @@ export function sendProblem(res: Response, problem: HttpProblem, instance?: stri
 interface BodyParserError {
   type?: string;
   status?: number;
+  code?: unknown;
   limit?: number;
   message?: string;
 }
@@ -94,6 +104,11 @@ function fromBodyParser(err: BodyParserError): HttpProblem | undefined {
     case 'request.aborted':
       return new HttpProblem(400, 'request-aborted', 'Request aborted', 'The client closed the request before the body arrived.');
     default:
+      // zlib could not inflate a body sent with `Content-Encoding: gzip`/`deflate`/`br` (e.g. one that
+      // was not compressed): zlib's codes are `Z_*`, brotli's `ERR_*` (e.g. ERR__ERROR_FORMAT_PADDING_1).
+      if (err.status === 400 && typeof err.code === 'string' && (err.code.startsWith('Z_') || err.code.startsWith('ERR_'))) {
+        return new HttpProblem(400, 'malformed-body', 'Malformed body', 'The body does not match its Content-Encoding.');
+      }
       return undefined;
   }
 }

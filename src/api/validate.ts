@@ -1,16 +1,32 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
+import { isStorable, STORABLE_MESSAGE } from '../schemas/strings';
 import { problems } from './problem';
 
-export function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+type Issue = z.core.$ZodIssue;
+
+/** The union branch whose keys the input has, when exactly one has: its issues say what is wrong. */
+function fittingBranch(issue: Issue): Issue[] | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  const misfit = (i: Issue) => i.code === 'unrecognized_keys' || (i.code === 'invalid_type' && /received undefined$/.test(i.message));
+  const fitting = issue.errors.filter((branch) => !branch.some(misfit));
+  return fitting.length === 1 ? fitting[0] : undefined;
+}
+
+export function issuesOf(error: { issues: Issue[] }, prefix: PropertyKey[] = []): Array<{ path: string; message: string }> {
+  return error.issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    const branch = fittingBranch(i);
+    return branch ? issuesOf({ issues: branch }, path) : [{ path: path.map(String).join('.'), message: i.message }];
+  });
 }
 
 const MAX_DEPTH = 32;
 
 /**
- * Checks what no schema says: Postgres cannot store U+0000 in text or jsonb, so a NUL anywhere is
- * a client error, not a 500; and nesting deeper than any Keel shape is refused before a recursive
+ * Checks every string and key against the rule every request schema also states (no NUL, no
+ * lone surrogate: see src/schemas/strings.ts), so a string no schema looks at (a key of a
+ * record, a value under `unknown`) cannot reach Postgres either; and nesting deeper than any Keel shape is refused before a recursive
  * walk (ours, zod's, Prisma's) can exhaust the stack. Iterative, so hostile input cannot do that here.
  */
 function structuralIssues(value: unknown): Array<{ path: string; message: string }> {
@@ -19,14 +35,14 @@ function structuralIssues(value: unknown): Array<{ path: string; message: string
   while (stack.length && issues.length < 10) {
     const { value: v, path } = stack.pop()!;
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) issues.push({ path: path.join('.'), message: 'must not contain the NUL character' });
+      if (!isStorable(v)) issues.push({ path: path.join('.'), message: STORABLE_MESSAGE });
     } else if (v && typeof v === 'object') {
       if (path.length >= MAX_DEPTH) {
         issues.push({ path: path.join('.'), message: `is nested more than ${MAX_DEPTH} levels deep` });
         continue;
       }
       for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) issues.push({ path: [...path, k].join('.'), message: 'must not contain the NUL character' });
+        if (!isStorable(k)) issues.push({ path: [...path, k].join('.'), message: STORABLE_MESSAGE });
         else stack.push({ value: child, path: [...path, k] });
       }
     }

@@ -49,9 +49,10 @@ export async function detectDocumentType(bytes: Buffer, declared: { mediaType?: 
   const found = await fileTypeFromBuffer(bytes);
   if (found?.mime === MEDIA_TYPES.pdf) return { kind: 'pdf', mediaType: MEDIA_TYPES.pdf };
   if (found?.mime === MEDIA_TYPES.docx) return { kind: 'docx', mediaType: MEDIA_TYPES.docx };
-  // file-type reports some text formats (e.g. XML); anything else it recognises is binary.
-  if (found && !found.mime.startsWith('text/') && found.mime !== 'application/xml') throw new UnsupportedContentError(found.mime);
-  if (!isUtf8Text(bytes)) throw new UnsupportedContentError('binary data');
+  // Anything else is text exactly when it is UTF-8 without NULs, whatever its first bytes look
+  // like to file-type (text that happens to start with "BM" is not a bitmap): the API document
+  // can then say precisely which uploads are accepted.
+  if (!isUtf8Text(bytes)) throw new UnsupportedContentError(found?.mime ?? 'binary data');
 
   const text = bytes.toString('utf8').trimStart();
   const type = (declared.mediaType ?? '').split(';')[0]!.trim().toLowerCase();

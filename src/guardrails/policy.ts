@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { storableString } from '../schemas/strings';
 import { PII_TYPES } from './pii';
 
 /**
@@ -9,6 +10,8 @@ import { PII_TYPES } from './pii';
  */
 const Action = z.enum(['off', 'flag', 'block']);
 
+// Closed at every level: an unknown key is a typo to report, and the API document then allows
+// nothing the API refuses.
 export const GuardrailPolicy = z
   .object({
     limits: z
@@ -17,6 +20,7 @@ export const GuardrailPolicy = z
         /** Estimated as characters / 4, the usual rule of thumb for English BPE tokenizers. */
         maxTokens: z.number().int().positive().max(250_000).default(4_000),
       })
+      .strict()
       .prefault({}),
     injection: z
       .object({
@@ -32,23 +36,25 @@ export const GuardrailPolicy = z
         /** Attack-pattern rule hits count as injections too. */
         rules: z.boolean().default(true),
       })
+      .strict()
       .prefault({}),
     pii: z
       .object({
         action: z.enum(['off', 'mask', 'block']).default('mask'),
         types: z.array(z.enum(Object.keys(PII_TYPES) as [keyof typeof PII_TYPES, ...Array<keyof typeof PII_TYPES>])).optional(),
       })
+      .strict()
       .prefault({}),
     /** Retrieved chunks through the injection layers: flagged chunks are dropped from the context. */
-    context: z.object({ screen: z.boolean().default(true) }).prefault({}),
+    context: z.object({ screen: z.boolean().default(true) }).strict().prefault({}),
     output: z
       .object({
         /** The run's canary token in an answer means the system prompt leaked. */
         canary: Action.default('block'),
         pii: z.enum(['off', 'mask', 'block']).default('mask'),
-        restrictedTerms: z.array(z.string().min(1).max(200)).max(500).default([]),
-        bannedPhrases: z.array(z.string().min(1).max(200)).max(500).default([]),
-        requiredDisclaimer: z.string().min(1).max(1000).optional(),
+        restrictedTerms: z.array(storableString().min(1).max(200)).max(500).default([]),
+        bannedPhrases: z.array(storableString().min(1).max(200)).max(500).default([]),
+        requiredDisclaimer: storableString().min(1).max(1000).optional(),
         harmful: Action.default('block'),
         groundedness: z
           .object({
@@ -56,8 +62,10 @@ export const GuardrailPolicy = z
             /** A claim whose support score is below this is unsupported. */
             minSupport: z.number().min(0).max(1).default(0.5),
           })
+          .strict()
           .prefault({}),
       })
+      .strict()
       .prefault({}),
   })
   .strict();

@@ -30,7 +30,7 @@ import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo }
 import { isTerminal } from './status';
 import { syncRun, type RunClosedHooks } from './sync';
 import { keelRunClosedHooks } from './hooks';
-import { decodeCursor, encodeCursor, runSummary, runView } from './views';
+import { clampInstant, decodeCursor, encodeCursor, runSummary, runView } from './views';
 
 export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
 export { isTerminal, terminalSql, TERMINAL_STATUSES, type RunError } from './status';
@@ -185,7 +185,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
         const hit = await answerFromCache(deps.cache, { tenantId, question: workflow.input.question, options, control: cache });
         if (hit) {
           await recordCompleted({
-            id, tenantId, type: 'answer', input: body.input as Prisma.InputJsonObject, inputHash: hash, options: { ...options },
+            id, tenantId, type: 'answer', input: body.input, inputHash: hash, options: { ...options },
             model: hit.result.model, result: hit.result as unknown as Prisma.InputJsonObject, cache: hit.cache, startedAt: hit.startedAt,
             step: { name: 'cacheLookup', output: { kind: hit.cache.kind, originalRunId: hit.cache.originalRunId } },
           });
@@ -198,7 +198,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       // to start the workflow; the others answer with that run.
       const inserted = await createRunWithinQuota(db, config.KEEL_MAX_INFLIGHT_RUNS_PER_TENANT, {
         // zod's unknown-valued records are JSON by construction (they came from JSON.parse).
-        id, tenantId, type: body.type, status: 'queued', input: body.input as Prisma.InputJsonObject, inputHash: hash, options, model, idempotencyKey: idempotencyKey ?? null,
+        id, tenantId, type: body.type, status: 'queued', input: body.input, inputHash: hash, options, model, idempotencyKey: idempotencyKey ?? null,
         versions: planned.versions as unknown as Prisma.InputJsonObject,
       });
       if (inserted.count === 0) {
@@ -241,8 +241,8 @@ export function createRunService(serviceDeps: RunServiceDeps) {
     async list(tenantId: string, query: ListRunsQuery): Promise<RunList> {
       const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
       const createdAt = {
-        ...(query.createdAfter ? { gte: new Date(query.createdAfter) } : {}),
-        ...(query.createdBefore ? { lt: new Date(query.createdBefore) } : {}),
+        ...(query.createdAfter ? { gte: clampInstant(Date.parse(query.createdAfter)) } : {}),
+        ...(query.createdBefore ? { lt: clampInstant(Date.parse(query.createdBefore)) } : {}),
       };
       const rows = await db.run.findMany({
         where: {
@@ -251,7 +251,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
           ...(query.type ? { type: query.type } : {}),
           ...(Object.keys(createdAt).length ? { createdAt } : {}),
           ...(cursor
-            ? { OR: [{ createdAt: { lt: new Date(cursor.createdAt) } }, { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } }] }
+            ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
             : {}),
         },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],

@@ -110,11 +110,16 @@ export function createOperatorActions(deps: OperatorDeps) {
     retry: async (op: Operator, id: string, reason: string | undefined): Promise<OperatorActionResponse> => {
       const run = await find(op.tenantId, id);
       const handle = temporal.workflow.getHandle(run.id);
-      let description = await handle.describe();
+      const describe = () =>
+        handle.describe().catch((err: unknown) => {
+          if (isGone(err)) throw conflict('run-not-retryable', `Run ${run.id} has no workflow to retry.`, run.status);
+          throw err;
+        });
+      let description = await describe();
       if (description.status.name === 'RUNNING' && (run.status === 'failed' || run.status === 'timed_out')) {
         // The workflow writes `failed` to the row just before it closes; wait out that moment.
         await Promise.race([handle.result().catch(() => undefined), setTimeout(CLOSING_GRACE_MS)]);
-        description = await handle.describe();
+        description = await describe();
       }
       if (description.status.name !== 'FAILED' && description.status.name !== 'TIMED_OUT') {
         throw conflict('run-not-retryable', `Run ${run.id} is ${run.status}; only a failed or timed-out run can be retried.`, run.status);

@@ -5,7 +5,7 @@ import { extractTextKey } from '../storage/claim-check';
 import { checkSchema, schemaLimitsFromConfig } from '../extraction/schema-guard';
 import type { CreateRunRequest } from '../schemas/runs';
 import type { ExtractWorkflowInput, ModelOptions, OnFailurePolicy } from '../shared';
-import { problems } from '../api/problem';
+import { HttpProblem, problems } from '../api/problem';
 import type { RunWorkflow } from './start';
 
 export type PreparedWorkflow = Extract<RunWorkflow, { type: 'answer' | 'extract' }>;
@@ -27,29 +27,30 @@ export async function prepareWorkflow(
     if (options.rounds !== undefined && options.rounds > deps.config.KEEL_MAX_REFINE_ROUNDS) {
       errors.push({ path: 'options.rounds', message: `must be at most ${deps.config.KEEL_MAX_REFINE_ROUNDS} (this deployment's limit)` });
     }
-    if (errors.length > 0) throw problems.validation(errors, 'body');
+    if (errors.length > 0) throw problems.unprocessable(errors, 'body');
     return { type: 'answer', input: { runId, tenantId, question: body.input.question, options, onFailure, callerKeyId } };
   }
 
-  const input = body.input;
+  // One of four shapes (see ExtractInput); read as one with optional fields.
+  const input: { documentId?: string; text?: string; schema?: Record<string, unknown>; schemaName?: string } = body.input;
   let schema = input.schema;
   if (input.schemaName !== undefined) {
     const registered = await deps.db.extractionSchema.findUnique({ where: { tenantId_name: { tenantId, name: input.schemaName } } });
     if (!registered) {
-      throw problems.validation([{ path: 'input.schemaName', message: `no schema is registered as "${input.schemaName}"` }], 'body');
+      throw problems.unprocessable([{ path: 'input.schemaName', message: `no schema is registered as "${input.schemaName}"` }], 'body');
     }
     schema = registered.schema as Record<string, unknown>;
   }
   const schemaError = checkSchema(schema, schemaLimitsFromConfig(deps.config));
   if (schemaError) {
     const where = input.schemaName !== undefined ? `input.schemaName (${input.schemaName})${schemaError.path}` : `input.schema${schemaError.path}`;
-    throw problems.validation([{ path: where, message: schemaError.message }], 'body');
+    throw problems.unprocessable([{ path: where, message: schemaError.message }], 'body');
   }
   if (input.documentId !== undefined) {
     const doc = await deps.db.document.findFirst({ where: { id: input.documentId, tenantId } });
     if (!doc) throw problems.notFound(`Document ${input.documentId}`);
     if (doc.status !== 'ready') {
-      throw problems.validation([{ path: 'input.documentId', message: `the document is ${doc.status}, not ready` }], 'body');
+      throw new HttpProblem(409, 'document-not-ready', 'Conflict', `Document ${input.documentId} is ${doc.status}, not ready; extract from it once its ingest run has finished.`, { documentStatus: doc.status });
     }
   }
   // Claim-check: the text goes to object storage (content-addressed, so a retried request or a

@@ -1,7 +1,6 @@
 import type { Config } from '../config';
 import type { Run, RunStep } from '../generated/prisma/client';
 import { runLinks } from '../api/links';
-import { problems } from '../api/problem';
 import type { RunSummary, RunView } from '../schemas/runs';
 import type { RunStatus, RunType } from '../shared';
 
@@ -54,26 +53,34 @@ export function runView(config: Config, run: Run & { steps: RunStep[] }): RunVie
   };
 }
 
+/** Runs exist between years 1 and 9999 (Postgres and Prisma refuse instants before year 1). */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+export const clampInstant = (ms: number) => new Date(Math.min(LATEST, Math.max(EARLIEST, ms)));
+
 export interface Cursor {
-  createdAt: string;
+  createdAt: Date;
   id: string;
 }
 
+/**
+ * A page position as 24 bytes (the creation time in milliseconds, then the run id's 16 bytes),
+ * base64url: 32 characters. Every such string decodes to a position, which is what the
+ * document's pattern promises; a time outside the years runs exist in is clamped into them.
+ */
 export function encodeCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify({ createdAt: run.createdAt.toISOString(), id: run.id })).toString('base64url');
+  const bytes = Buffer.alloc(24);
+  bytes.writeBigUInt64BE(BigInt(run.createdAt.getTime() - EARLIEST));
+  Buffer.from(run.id.replaceAll('-', ''), 'hex').copy(bytes, 8);
+  return bytes.toString('base64url');
 }
 
 export function decodeCursor(cursor: string): Cursor {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      value && typeof value === 'object' && 'createdAt' in value && 'id' in value &&
-      typeof value.createdAt === 'string' && typeof value.id === 'string' && !Number.isNaN(Date.parse(value.createdAt))
-    ) {
-      return { createdAt: value.createdAt, id: value.id };
-    }
-  } catch {
-    // fall through to the problem below
-  }
-  throw problems.validation([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query string');
+  const bytes = Buffer.from(cursor, 'base64url');
+  const offset = bytes.readBigUInt64BE(0);
+  const hex = bytes.subarray(8, 24).toString('hex');
+  return {
+    createdAt: clampInstant(EARLIEST + Number(offset > BigInt(LATEST - EARLIEST) ? BigInt(LATEST - EARLIEST) : offset)),
+    id: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
+  };
 }

@@ -1,16 +1,20 @@
 import { z } from 'zod';
 import { Scope } from '../auth/scopes';
+import { unique, visibleText } from './strings';
 
 export const CreateApiKeyRequest = z
   .object({
-    name: z.string().trim().min(1).max(200),
-    scopes: z.array(Scope).min(1).max(10).refine((s) => new Set(s).size === s.length, 'must not repeat a scope'),
+    name: visibleText(200),
+    scopes: unique(z.array(Scope).min(1).max(10), 'must not repeat a scope'),
   })
   .strict()
   .meta({ id: 'CreateApiKeyRequest' });
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
 
-export const ApiKeyIdParams = z.object({ id: z.string().min(1).max(200) }).strict();
+/** A key's id, or its public prefix (`keel_<prefix>_…`). */
+export const ApiKeyIdParams = z
+  .object({ id: z.union([z.uuid(), z.string().regex(/^[a-z0-9]{12}$/, 'must be a key id or its 12-character prefix')]) })
+  .strict();
 
 export const ApiKeyView = z.object({
   id: z.string(),

@@ -1,20 +1,24 @@
 import { z } from 'zod';
+import { JsonObject, NO_NUL, ResourceName, visibleText } from './strings';
 
 const DocumentStatus = z.enum(['processing', 'ready', 'failed']);
 
 /** The text fields of an upload, as the handler checks them after streaming the body. */
 export const UploadFields = z
   .object({
-    name: z.string().trim().min(1).max(300).optional().meta({ description: "The document's name; the file's name when omitted." }),
+    name: visibleText(300).optional().meta({ description: "The document's name; the file's name when omitted." }),
     documentId: z.uuid().optional().meta({ description: 'Adds a new version to this document instead of creating one.' }),
   })
   .strict();
 
 /** What `POST /v1/documents` documents for its `multipart/form-data` body; the handler reads it with busboy. */
 export const DocumentUploadForm = UploadFields.extend({
-  file: z.string().meta({
+  file: z.string().min(1).regex(NO_NUL).meta({
     contentMediaType: 'application/octet-stream',
-    description: 'The file: PDF, DOCX, HTML, Markdown, text, CSV or JSON, at most `KEEL_MAX_UPLOAD_BYTES`.',
+    description:
+      'The file, at most `KEEL_MAX_UPLOAD_BYTES` and not empty: PDF or DOCX (recognised by their bytes), or UTF-8 text without NUL ' +
+      '(HTML, Markdown, CSV, JSON or plain text, chosen by the part\'s media type and file name; text declared as JSON must parse). ' +
+      'Other bytes are refused with `415`. Reading the text (no text in it, a corrupt PDF) happens in the ingest run, which then fails.',
   }),
 }).meta({ id: 'DocumentUpload' });
 
@@ -79,9 +83,9 @@ export const DocumentDeleted = z
   .object({ id: z.uuid(), deleted: z.literal(true), corpusVersion: z.number().int() })
   .meta({ id: 'DocumentDeleted' });
 
-export const SchemaParams = z.object({ name: z.string().regex(/^[\w.-]{1,100}$/, 'letters, digits, _ . - (at most 100)') }).strict();
+export const SchemaParams = z.object({ name: ResourceName }).strict();
 export const RegisterSchemaRequest = z
-  .object({ schema: z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema (draft 2020-12) for extraction runs.' }) })
+  .object({ schema: JsonObject.meta({ description: 'A JSON Schema (draft 2020-12) for extraction runs; one Ajv cannot compile is refused with `422`.' }) })
   .strict()
   .meta({ id: 'RegisterSchemaRequest' });
 export const ExtractionSchemaView = z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JsonValue, storableString, visibleText } from './strings';
 
 /** Evaluations of golden datasets through the real pipeline (src/evals, `npm run eval`). */
 
@@ -6,22 +7,23 @@ export const EvalScores = z.partialRecord(z.enum(['exact', 'contains', 'json', '
 
 export const EvalCaseResult = z
   .object({
-    caseId: z.string().regex(/^[\w.-]{1,100}$/),
-    runId: z.string().max(200).nullable(),
-    status: z.string().max(40),
+    caseId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/),
+    runId: storableString().max(200).nullable(),
+    status: storableString().max(40),
     passed: z.boolean(),
     scores: EvalScores,
-    output: z.unknown().optional(),
-    latencyMs: z.number().int().min(0).nullable(),
-    costUsd: z.number().min(0).nullable(),
+    // Any JSON, typed loosely for the runner and the store; the document states the string rules.
+    output: (JsonValue as z.ZodType<unknown>).optional(),
+    latencyMs: z.number().int().min(0).max(2_147_483_647).nullable(),
+    costUsd: z.number().min(0).max(1_000_000).nullable(),
   })
   .strict();
 export type EvalCaseResult = z.infer<typeof EvalCaseResult>;
 
 export const CreateEvaluationRequest = z
   .object({
-    name: z.string().trim().min(1).max(200),
-    dataset: z.string().min(1).max(500),
+    name: visibleText(200),
+    dataset: storableString().min(1).max(500),
     datasetHash: z.string().regex(/^[0-9a-f]{64}$/),
     cases: z.array(EvalCaseResult).min(1).max(5000),
   })

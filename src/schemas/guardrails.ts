@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableString } from './strings';
 import { GUARDRAIL_LAYERS } from '../guardrails/decision';
 import { GuardrailPolicy } from '../guardrails/policy';
 
@@ -25,10 +26,10 @@ export const GuardrailDecisionView = z
 
 export const GuardrailCheckRequest = z
   .object({
-    text: z.string().min(1).max(100_000),
+    text: storableString().min(1).max(100_000),
     direction: z.enum(['input', 'output']).default('input'),
     /** For output checks: the retrieved context the text should be grounded in. */
-    context: z.array(z.string().max(100_000)).max(50).default([]),
+    context: z.array(storableString().max(100_000)).max(50).default([]),
     /** A policy to try; omitted: the tenant's current one. */
     policy: GuardrailPolicy.optional(),
   })

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { RESUME_ACTIONS, RUN_STATUSES } from '../shared';
 import { RunLinks } from './runs';
+import { visibleText } from './strings';
 
 /**
  * Operator actions on a run. Each names why, because the reason lands in the audit trail and in
  * the run's Temporal history; terminate and resume must say why, the gentler ones may.
  */
-const Reason = z.string().trim().min(1).max(1000);
+const Reason = visibleText(1000);
 
 export const OptionalReasonRequest = z.object({ reason: Reason.optional() }).strict().optional().default({});
 export type OptionalReasonRequest = z.infer<typeof OptionalReasonRequest>;

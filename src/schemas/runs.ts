@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isBlankAfterSanitizing } from '../guardrails/sanitize-text';
 import { ANSWER_STRATEGIES, ON_FAILURE_POLICIES, RUN_STATUSES, RUN_TYPES } from '../shared';
+import { JsonObject, ResourceName, storableString, visibleText } from './strings';
 
 /**
  * The shapes of the runs API. Model options keep the OpenAI parameter names (`top_p`,
@@ -8,7 +9,7 @@ import { ANSWER_STRATEGIES, ON_FAILURE_POLICIES, RUN_STATUSES, RUN_TYPES } from 
  */
 export const ModelOptionsRequest = z
   .object({
-    model: z.string().min(1).max(200).optional(),
+    model: storableString().min(1).max(200).optional(),
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().gt(0).max(1).optional(),
     max_tokens: z.number().int().min(1).max(32_768).optional(),
@@ -25,22 +26,35 @@ const VISIBLE_TEXT = { message: 'must contain visible characters (it has only in
 
 export const AnswerInput = z
   .object({
-    question: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(16_000, { abort: true }).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
+    question: visibleText(16_000).refine((q) => !isBlankAfterSanitizing(q), VISIBLE_TEXT),
   })
   .strict();
 export type AnswerInput = z.infer<typeof AnswerInput>;
 
-export const ExtractInput = z
-  .object({
-    documentId: z.uuid().optional(),
-    text: z.string().trim().min(1, { message: 'must not be empty', abort: true }).max(500_000, { abort: true }).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT).optional(),
+/**
+ * Exactly one source (`documentId` or `text`) and exactly one schema (`schema` or `schemaName`):
+ * the four combinations as strict objects, so the document says it with `oneOf`.
+ */
+const extractSources = {
+  documentId: z.object({ documentId: z.uuid() }),
+  text: z.object({ text: visibleText(500_000).refine((t) => !isBlankAfterSanitizing(t), VISIBLE_TEXT) }),
+};
+const extractSchemas = {
+  schema: z.object({
     /** An inline JSON Schema, or the name of one registered with PUT /v1/schemas/:name. */
-    schema: z.record(z.string(), z.unknown()).optional(),
-    schemaName: z.string().min(1).max(100).optional(),
-  })
-  .strict()
-  .refine((v) => (v.documentId === undefined) !== (v.text === undefined), { message: 'give exactly one of documentId and text', path: ['documentId'] })
-  .refine((v) => (v.schema === undefined) !== (v.schemaName === undefined), { message: 'give exactly one of schema and schemaName', path: ['schema'] });
+    schema: JsonObject.meta({ description: 'An inline JSON Schema (draft 2020-12).' }),
+  }),
+  schemaName: z.object({ schemaName: ResourceName.meta({ description: 'The name of a schema registered with `PUT /v1/schemas/{name}`.' }) }),
+};
+export const ExtractInput = z.xor(
+  [
+    extractSources.documentId.extend(extractSchemas.schema.shape).strict(),
+    extractSources.documentId.extend(extractSchemas.schemaName.shape).strict(),
+    extractSources.text.extend(extractSchemas.schema.shape).strict(),
+    extractSources.text.extend(extractSchemas.schemaName.shape).strict(),
+  ],
+  { error: 'give exactly one of documentId and text, and exactly one of schema and schemaName' },
+).meta({ id: 'ExtractInput' });
 export type ExtractInput = z.infer<typeof ExtractInput>;
 
 export const CreateRunRequest = z.discriminatedUnion('type', [
@@ -67,17 +81,29 @@ export type CreateRunRequest = z.infer<typeof CreateRunRequest>;
 
 export const RunId = z.string().uuid();
 
-export const RunIdParams = z.object({ id: z.string().min(1).max(200) }).strict();
+export const RunIdParams = z.object({ id: z.uuid().meta({ description: 'A run id, as `POST /v1/runs` or an upload returned it.' }) }).strict();
 export type RunIdParams = z.infer<typeof RunIdParams>;
+
+/**
+ * A page position: 32 base64url characters (24 bytes: a creation time in milliseconds and a run
+ * id). Any such string is a position, so the document's pattern is the whole rule.
+ */
+export const Cursor = z.string().regex(/^[A-Za-z0-9_-]{32}$/, 'must be a `nextCursor` this API returned (32 base64url characters)');
+
+/**
+ * An RFC 3339 instant. Any year the format allows is accepted; runs exist only between years 1
+ * and 9999, so a bound outside them filters as that end of the range does.
+ */
+const Instant = z.iso.datetime({ offset: true });
 
 export const ListRunsQuery = z
   .object({
     status: z.enum(RUN_STATUSES).optional(),
     type: z.enum(RUN_TYPES).optional(),
-    createdAfter: z.iso.datetime({ offset: true }).optional(),
-    createdBefore: z.iso.datetime({ offset: true }).optional(),
+    createdAfter: Instant.optional(),
+    createdBefore: Instant.optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().max(200).optional(),
+    cursor: Cursor.optional(),
   })
   .strict();
 export type ListRunsQuery = z.infer<typeof ListRunsQuery>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableString, visibleText } from './strings';
 import { RUN_STATUSES, RUN_TYPES } from '../shared';
 import { AuditEventView } from './operator';
 import { RunLinks, StepAttempt } from './runs';
@@ -84,7 +85,7 @@ export type RunTrace = z.infer<typeof RunTrace>;
 
 export const ReleaseCandidateBody = z
   .object({
-    model: z.string().min(1).max(200).optional(),
+    model: storableString().min(1).max(200).optional(),
     prompts: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/)).optional(),
   })
   .strict();
@@ -93,7 +94,7 @@ export const PutReleasePolicyRequest = z
   .object({
     candidate: ReleaseCandidateBody,
     percent: z.number().int().min(0).max(100),
-    reason: z.string().trim().min(1).max(1000),
+    reason: visibleText(1000),
   })
   .strict();
 

@@ -1,6 +1,6 @@
 /**
  * A real S3-compatible server on loopback for tests: moto's standalone server (PyPI
- * `moto[server]`, installed into .tools/moto by set-up). The S3 object store is tested
+ * `moto[server]`, installed into the project's Python environment .tools/venv by set-up). The S3 object store is tested
  * against its HTTP API through the real @aws-sdk/client-s3, not against a mock of the SDK.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { freePort } from './processes';
 import { eventually } from './stack';
 
-export const MOTO_DIR = path.resolve(__dirname, '../../.tools/moto');
+const PYTHON = path.resolve(__dirname, '../../.tools/venv/bin/python');
 
 export interface S3Server {
   endpoint: string;
@@ -17,12 +17,12 @@ export interface S3Server {
 }
 
 export async function startS3Server(): Promise<S3Server> {
-  if (!existsSync(path.join(MOTO_DIR, 'moto'))) {
-    throw new Error(`moto is not installed in ${MOTO_DIR}; run npm run setup`);
+  if (!existsSync(PYTHON)) {
+    throw new Error(`the project's Python environment (${PYTHON}) is missing; run npm run setup`);
   }
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-    env: { ...process.env, PYTHONPATH: MOTO_DIR, PYTHONDONTWRITEBYTECODE: '1' },
+  const child: ChildProcess = spawn(PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createResultCache } from '../../src/cache';
 import { createMetrics, type KeelMetrics } from '../../src/metrics/metrics';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { activityOptionsFromConfig } from '../../src/activities';
 import { createApp } from '../../src/api/app';
 import { keelDataConverter } from '../../src/codec/data-converter';
@@ -145,6 +145,8 @@ export interface StackOptions {
   workers?: boolean;
   /** Object storage; default: a fresh local directory. */
   store?: ObjectStore;
+  /** The API's logger; default: silent. */
+  log?: Logger;
   /** Persist Temporal to this SQLite file, so `stack.env.restart()` keeps its state. */
   temporalDbFile?: string;
   /**
@@ -271,7 +273,7 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
   const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined);
   cleanup.add('Redis client', async () => redis.disconnect());
-  const app = createApp({ db, temporal, config, store, log: pino({ level: 'silent' }), redis, metrics: apiMetrics, cache: apiCache });
+  const app = createApp({ db, temporal, config, store, log: opts.log ?? pino({ level: 'silent' }), redis, metrics: apiMetrics, cache: apiCache });
   const server: Server = createServer(app);
   // A burst (the benchmark, limit tests) opens hundreds of connections at once; the default backlog (511) can refuse some.
   server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });

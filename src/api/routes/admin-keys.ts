@@ -27,7 +27,12 @@ export function adminKeysRouter(deps: { db: Db }): Router {
       summary: 'Create an API key for your tenant',
       description: 'The response carries the whole key once; only its SHA-256 is stored. A key can grant only scopes it holds itself: an `admin`-only key creates `admin` keys, never `runs:write` or `operator` ones (403 `scope-not-held`).',
       body: CreateApiKeyRequest, bodyExample: { name: 'ci pipeline', scopes: ['runs:write', 'runs:read'] },
-      responses: { 201: { description: 'The new key.', schema: CreatedApiKey, example: { ...exampleKey, key: 'keel_a1b2c3d4e5f6_…' } } },
+      responses: {
+        201: {
+          description: 'The new key.', schema: CreatedApiKey, example: { ...exampleKey, key: 'keel_a1b2c3d4e5f6_…' },
+          links: { RevokeKey: { method: 'delete', path: '/v1/admin/keys/:id', parameters: { id: '$response.body#/id' } } },
+        },
+      },
     },
     async (req, res, { body }) => {
       const { tenantId, scopes } = requireAuth(req);

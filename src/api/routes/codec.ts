@@ -7,7 +7,7 @@ import type { Config } from '../../config';
 import type { Db } from '../../db/client';
 import { authenticate, requireAuth } from '../auth';
 import { defineRoute } from '../define-route';
-import { HttpProblem } from '../problem';
+import { HttpProblem, problems } from '../problem';
 
 /**
  * Temporal's remote codec protocol, so the Web UI and `temporal workflow show --codec-endpoint`
@@ -18,9 +18,11 @@ import { HttpProblem } from '../problem';
  * encrypted payload still sealed; encode seals for that tenant.
  */
 
-const CodecHeaders = z.object({
-  'x-namespace': z.string().optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
-});
+/** Built per app: the one namespace this deployment serves is the only value the header may take. */
+const codecHeaders = (namespace: string) =>
+  z.object({
+    'x-namespace': z.enum([namespace]).optional().meta({ description: 'The Temporal namespace the payloads come from; only the one Keel serves is accepted.' }),
+  });
 /** `"hello"` as Temporal's JSON converter encodes it. */
 const examplePlain = { payloads: [{ metadata: { encoding: 'anNvbi9wbGFpbg==' }, data: 'ImhlbGxvIg==' }] };
 const exampleEncrypted = { payloads: [{ metadata: { encoding: 'YmluYXJ5L2VuY3J5cHRlZA==', 'encryption-key-id': 'azI=' }, data: 'q3JxZ2VyYXRlZA==' }] };
@@ -55,17 +57,19 @@ export function codecRouter(deps: { db: Db; config: Config; codec: AesGcmPayload
       {
         method: 'post', path: `/codec/${op}`, tags: ['operations'], scope: 'operator',
         summary: op === 'decode' ? "Decrypt your tenant's Temporal payloads (remote codec)" : 'Encrypt Temporal payloads for your tenant (remote codec)',
-        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set.",
-        headers: CodecHeaders,
-        body: CodecPayloads, bodyExample: op === 'decode' ? exampleEncrypted : examplePlain,
+        description: "Temporal's remote codec protocol, for the Web UI and `temporal workflow show --codec-endpoint <api>/codec`. Served only when `KEEL_PAYLOAD_KEYS` is set." + (op === 'decode' ? ' Payloads Keel encrypted (`encoding: binary/encrypted`) for your tenant are decrypted; others are returned as they are.' : ''),
+        headers: codecHeaders(deps.config.TEMPORAL_NAMESPACE),
+        // Decode's example is a plain payload, which it passes through: an encrypted example could
+        // only name a key id this deployment does not hold.
+        body: CodecPayloads, bodyExample: examplePlain,
         responses: { 200: { description: op === 'decode' ? "The caller's tenant's payloads in clear; any other encrypted payload unchanged." : "The payloads encrypted with the current key, bound to the caller's tenant.", schema: CodecPayloads, example: op === 'decode' ? examplePlain : exampleEncrypted } },
         // A payload that is not Keel's, was tampered with, or was encrypted with a key no longer configured.
-        problems: [422],
+        problems: [{ status: 422, description: 'A payload that is well formed but cannot be decoded: not Keel\'s, tampered with, or encrypted with a key id this deployment does not hold (`undecodable-payload`).' }],
       },
       async (req, res, { body }) => {
         const namespace = req.headers['x-namespace'];
         if (namespace !== undefined && namespace !== deps.config.TEMPORAL_NAMESPACE) {
-          throw new HttpProblem(400, 'validation-error', 'Invalid request', `Namespace "${String(namespace)}" is not served here.`);
+          throw problems.validation([{ path: 'X-Namespace', message: `"${String(namespace)}" is not the namespace served here` }], 'header');
         }
         let payloads: Payload[];
         try {

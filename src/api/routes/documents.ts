@@ -14,8 +14,10 @@ import {
   DocumentDeduplicated, DocumentDeleted, DocumentList, DocumentParams, DocumentUploaded, DocumentUploadForm, DocumentView,
   ExtractionSchemaView, ListDocumentsQuery, RegisterSchemaRequest, SchemaParams, UploadFields,
 } from '../../schemas/documents';
+import { visibleText } from '../../schemas/strings';
 import { requireAuth } from '../auth';
 import { defineRoute } from '../define-route';
+import { runOperationLinks } from '../links';
 import { HttpProblem, problems } from '../problem';
 import { tenantOnFailure } from '../run-policy';
 import type { RunService } from '../../runs';
@@ -127,6 +129,14 @@ const exampleVersion = {
 };
 const travelSchema = { type: 'object', properties: { destination: { type: 'string' }, nights: { type: 'integer' } }, required: ['destination'] };
 
+/** From an upload to its document and to its ingest run. */
+const uploadLinks = {
+  GetDocument: { method: 'get', path: '/v1/documents/:id', parameters: { id: '$response.body#/id' }, description: 'Follow the document while it is ingested.' },
+  GetDocumentContent: { method: 'get', path: '/v1/documents/:id/content', parameters: { id: '$response.body#/id' }, description: 'Download what was stored.' },
+  DeleteDocument: { method: 'delete', path: '/v1/documents/:id', parameters: { id: '$response.body#/id' }, description: 'Delete it.' },
+  ...runOperationLinks('/ingestRunId', 'Ingest'),
+} as const;
+
 export function documentsRouter(deps: DocumentsDeps): Router {
   const { db, temporal, runs, config, store } = deps;
   const router = Router();
@@ -153,16 +163,15 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       multipart: { schema: DocumentUploadForm, example: { file: '<bytes of travel-policy.pdf>', name: 'Travel policy' } },
       responses: {
         202: {
-          description: 'Stored; the ingest run is started.', schema: DocumentUploaded, headers: { Location: 'The document.' },
+          description: 'Stored; the ingest run is started.', schema: DocumentUploaded, headers: { Location: 'The document.' }, links: uploadLinks,
           example: { id: exampleDocId, versionId: exampleVersionId, ingestRunId: exampleRunId, status: 'processing', links: { self: `/v1/documents/${exampleDocId}`, ingestRun: `/v1/runs/${exampleRunId}` } },
         },
         200: {
-          description: 'These bytes were uploaded before: the existing version.', schema: DocumentDeduplicated,
+          description: 'These bytes were uploaded before: the existing version.', schema: DocumentDeduplicated, links: uploadLinks,
           example: { id: exampleDocId, versionId: exampleVersionId, ingestRunId: exampleRunId, status: 'ready', deduplicated: true },
         },
       },
-      // `documentId` naming another tenant's (or no) document.
-      problems: [404],
+      problems: [{ status: 404, description: "`documentId` names no document of your tenant (`not-found`)." }],
     },
     async (req, res) => {
       const { tenantId } = requireAuth(req);
@@ -199,7 +208,8 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       const documentId = existing?.documentId ?? fields.data.documentId ?? randomUUID();
       const versionId = existing?.id ?? randomUUID();
       const runId = uuidv7();
-      const name = fields.data.name ?? upload.fileName;
+      // A file name Postgres cannot store (NUL, a lone surrogate) or one of only blanks names nothing.
+      const name = fields.data.name ?? (visibleText(300).safeParse(upload.fileName).data || 'document');
       const runRow = { id: runId, tenantId, type: 'ingest', status: 'queued', input: { documentId, versionId, name, mediaType: detected.mediaType, sha256 }, inputHash: sha256, options: {} };
       try {
         await db.$transaction(async (tx) => {
@@ -382,12 +392,18 @@ export function documentsRouter(deps: DocumentsDeps): Router {
       description: 'Creates or replaces the JSON Schema that extraction runs name with `schema: "<name>"`, in your tenant only.',
       params: SchemaParams,
       body: RegisterSchemaRequest, bodyExample: { schema: travelSchema },
-      responses: { 200: { description: 'The schema as stored.', schema: ExtractionSchemaView, example: { name: 'travel', schema: travelSchema } } },
+      responses: {
+        200: {
+          description: 'The schema as stored.', schema: ExtractionSchemaView, example: { name: 'travel', schema: travelSchema },
+          links: { GetSchema: { method: 'get', path: '/v1/schemas/:name', parameters: { name: '$response.body#/name' } } },
+        },
+      },
+      problems: [{ status: 422, description: '`schema` is JSON but not a JSON Schema Ajv can compile (`unprocessable-content`).' }],
     },
     async (req, res, { params, body }) => {
       const { tenantId } = requireAuth(req);
       const error = checkSchema(body.schema, schemaLimitsFromConfig(config));
-      if (error) throw problems.validation([{ path: `schema${error.path}`, message: error.message }], 'body');
+      if (error) throw problems.unprocessable([{ path: `schema${error.path}`, message: error.message }], 'body');
       const schema = body.schema as Prisma.InputJsonObject;
       await db.extractionSchema.upsert({
         where: { tenantId_name: { tenantId, name: params.name } },

@@ -29,10 +29,20 @@ export function evalsRouter(deps: { db: Db }): Router {
       description: "Per-case results of a golden dataset run (what `npm run eval` sends). The metrics are computed here, and the version set is read from the cases' runs and their ledger, so it says what really ran.",
       body: CreateEvaluationRequest,
       bodyExample: { name: example.name, dataset: example.dataset, datasetHash: example.datasetHash, cases: [caseExample] },
-      responses: { 201: { description: 'The stored evaluation.', schema: EvaluationView, example: { ...example, cases: [caseExample] } } },
+      responses: {
+        201: {
+          description: 'The stored evaluation.', schema: EvaluationView, example: { ...example, cases: [caseExample] },
+          links: { GetEvaluation: { method: 'get', path: '/v1/evals/:id', parameters: { id: '$response.body#/id' } } },
+        },
+      },
+      problems: [{ status: 422, description: 'Two cases share a `caseId` (`unprocessable-content`).' }],
     },
     async (req, res, { body }) => {
       const { tenantId } = requireAuth(req);
+      // Unique by a key inside each item: more than JSON Schema's `uniqueItems` can say.
+      const seen = new Set<string>();
+      const repeated = body.cases.flatMap((c, i) => (seen.size === seen.add(c.caseId).size ? [{ path: `cases.${i}.caseId`, message: `repeats "${c.caseId}"` }] : []));
+      if (repeated.length > 0) throw problems.unprocessable(repeated, 'body');
       res.status(201).json(await createEvaluation(db, tenantId, body));
     },
   );

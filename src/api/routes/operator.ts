@@ -4,6 +4,7 @@ import type { RunOperator, RunService } from '../../runs';
 import { AuditEventView, OperatorActionResponse, OptionalReasonRequest, ResumeRequestBody, TerminateRequest } from '../../schemas/operator';
 import { RunIdParams } from '../../schemas/runs';
 import { requireAuth } from '../auth';
+import { runOperationLinks } from '../links';
 import { defineRoute } from '../define-route';
 
 const AuditList = z.object({ data: z.array(AuditEventView) });
@@ -37,7 +38,7 @@ export function operatorRouter(runs: RunService): Router {
       summary: 'Cancel a run',
       description: 'Graceful: the workflow records `cancelled` after its cleanup and the in-flight model call is aborted. `409 run-not-active` for a finished run.',
       params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'wrong question' },
-      responses: { 202: { description: 'Cancellation requested.', schema: OperatorActionResponse, example: { ...actionExample, action: 'cancel', status: 'running' } } },
+      responses: { 202: { description: 'Cancellation requested.', schema: OperatorActionResponse, example: { ...actionExample, action: 'cancel', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -53,7 +54,7 @@ export function operatorRouter(runs: RunService): Router {
       summary: 'Terminate a run',
       description: 'Hard stop: no workflow code runs after it; the run is `terminated`. The reason is required.',
       params: RunIdParams, body: TerminateRequest, bodyExample: { reason: 'runaway run' },
-      responses: { 200: { description: 'The run is terminated.', schema: OperatorActionResponse, example: { ...actionExample, action: 'terminate', status: 'terminated' } } },
+      responses: { 200: { description: 'The run is terminated.', schema: OperatorActionResponse, example: { ...actionExample, action: 'terminate', status: 'terminated' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -68,7 +69,7 @@ export function operatorRouter(runs: RunService): Router {
       summary: 'Retry a failed run',
       description: 'For a `failed` or `timed_out` run: resets the workflow to just before the failed step, so earlier steps are neither run nor billed again. The run keeps its id; `workflowRunId` is the new execution.',
       params: RunIdParams, body: OptionalReasonRequest, bodyExample: { reason: 'provider outage is over' },
-      responses: { 200: { description: 'The run is running again.', schema: OperatorActionResponse, example: { ...actionExample, action: 'retry', status: 'running' } } },
+      responses: { 200: { description: 'The run is running again.', schema: OperatorActionResponse, example: { ...actionExample, action: 'retry', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {
@@ -83,7 +84,7 @@ export function operatorRouter(runs: RunService): Router {
       summary: 'Resume a paused run',
       description: 'For a run in `needs_attention`: `retry` the step, `skip` it (optional steps only) or `abort` the run.',
       params: RunIdParams, body: ResumeRequestBody, bodyExample: { action: 'retry', reason: 'quota raised' },
-      responses: { 200: { description: 'The run goes on (or, for `abort`, has failed).', schema: OperatorActionResponse, example: { ...actionExample, action: 'resume', status: 'running' } } },
+      responses: { 200: { description: 'The run goes on (or, for `abort`, has failed).', schema: OperatorActionResponse, example: { ...actionExample, action: 'resume', status: 'running' }, links: runOperationLinks('/id') } },
       problems: [409],
     },
     async (req, res, { params, body }) => {

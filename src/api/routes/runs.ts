@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { RunService } from '../../runs';
 import { CachedRunResponse, CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView } from '../../schemas/runs';
 import { requireAuth } from '../auth';
+import { runOperationLinks } from '../links';
 import { CreateRunHeaders, readIdempotencyKey } from '../idempotency';
 import { defineRoute } from '../define-route';
 import { runExamples } from './runs-examples';
@@ -27,12 +28,16 @@ export function runsRouter(runs: RunService): Router {
       responses: {
         201: {
           description: 'An answer run the exact cache answered: the run was recorded already `completed` (`cached: true`), with the result, its age and the run that computed it. No workflow was started. Requests with an `Idempotency-Key` always start a run (its own cache step may still hit).',
-          schema: CachedRunResponse, example: runExamples.cached, headers: { Location: 'The run URL.' },
+          schema: CachedRunResponse, example: runExamples.cached, headers: { Location: 'The run URL.' }, links: runOperationLinks('/id'),
         },
-        202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
-        200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' } },
+        202: { description: 'The run is queued.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' }, links: runOperationLinks('/id') },
+        200: { description: 'An earlier request with this `Idempotency-Key` and body made this run; nothing new was started.', schema: CreateRunResponse, example: runExamples.created, headers: { Location: 'The run URL.' }, links: runOperationLinks('/id') },
       },
-      problems: [409],
+      problems: [
+        { status: 404, description: "`input.documentId` names no document of your tenant (`not-found`)." },
+        { status: 409, description: 'The `Idempotency-Key` was used with another body (`idempotency-key-reused`), or `input.documentId` is not `ready` yet (`document-not-ready`).' },
+        { status: 422, description: 'The body has the documented shape but cannot run (`unprocessable-content`, `errors` names the field): `input.schema` is not a JSON Schema Ajv can compile, `input.schemaName` names no registered schema, or `options.n`/`options.rounds` is over this deployment\'s `KEEL_MAX_CANDIDATES`/`KEEL_MAX_REFINE_ROUNDS`.' },
+      ],
     },
     async (req, res, { body }) => {
       const result = await runs.create(requireAuth(req), body, readIdempotencyKey(req), parseCacheControl(req.get('cache-control')));

@@ -55,16 +55,18 @@ export function traceRouter(deps: { db: Db; config: Config }): Router {
       method: 'put', path: '/v1/release-policy', tags: ['admin'], scope: 'admin',
       summary: 'Change the release policy',
       description:
-        'Sends `percent` % of new runs (chosen by a hash of the run id) to the candidate model and/or prompt variants (`prompts/<id>@<variant>.md`). Each change is a new version recording who and why; roll back with `percent: 0`. A candidate naming a prompt variant that has no file is a 400.',
+        'Sends `percent` % of new runs (chosen by a hash of the run id) to the candidate model and/or prompt variants (`prompts/<id>@<variant>.md`). Each change is a new version recording who and why; roll back with `percent: 0`. A candidate naming a prompt variant that has no file is a 422.',
       body: PutReleasePolicyRequest,
-      bodyExample: { candidate: { prompts: { answer: 'concise' } }, percent: 20, reason: 'try the concise answer prompt on a fifth of traffic' },
+      // A model candidate: an example naming a prompt variant is valid only where its file exists.
+      bodyExample: { candidate: { model: 'gpt-4o' }, percent: 20, reason: 'try gpt-4o on a fifth of traffic' },
       responses: { 200: { description: 'The new current policy and its history.', schema: ReleasePolicyResponse, example: traceExamples.policy } },
+      problems: [{ status: 422, description: 'A candidate names a prompt variant that has no file in `KEEL_PROMPTS_DIR` (`unprocessable-content`).' }],
     },
     async (req, res, { body }) => {
       const auth = requireAuth(req);
       const missing = missingPromptVariants(body.candidate, deps.config.KEEL_PROMPTS_DIR);
       if (missing.length > 0) {
-        throw problems.validation(missing.map((m) => ({ path: `candidate.prompts.${m.split('@')[0]}`, message: `no prompt file ${m}.md` })), 'body');
+        throw problems.unprocessable(missing.map((m) => ({ path: `candidate.prompts.${m.split('@')[0]}`, message: `no prompt file ${m}.md` })), 'body');
       }
       const current = await setReleasePolicy(db, auth.tenantId, { ...body, actor: `key:${auth.keyId}` });
       res.json({ current, history: await releaseHistory(db, auth.tenantId) });
