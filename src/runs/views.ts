@@ -19,23 +19,28 @@ export function runSummary(config: Config, run: Run): RunSummary {
   };
 }
 
+/** One ledger attempt as the API shows it (the run view and the trace). */
+export function attemptView(s: RunStep): RunView['steps'][number]['attempts'][number] {
+  return {
+    attempt: s.attempt,
+    status: s.status,
+    startedAt: s.startedAt.toISOString(),
+    endedAt: iso(s.endedAt),
+    latencyMs: s.latencyMs,
+    model: s.model,
+    tokensIn: s.tokensIn,
+    tokensOut: s.tokensOut,
+    costUsd: s.costUsd === null ? null : Number(s.costUsd),
+    error: s.error ?? null,
+    workflowRunId: s.workflowRunId,
+  };
+}
+
 export function runView(config: Config, run: Run & { steps: RunStep[] }): RunView {
   const byStep = new Map<string, RunView['steps'][number]>();
   for (const s of run.steps) {
     const entry = byStep.get(s.step) ?? { step: s.step, attempts: [] };
-    entry.attempts.push({
-      attempt: s.attempt,
-      status: s.status,
-      startedAt: s.startedAt.toISOString(),
-      endedAt: iso(s.endedAt),
-      latencyMs: s.latencyMs,
-      model: s.model,
-      tokensIn: s.tokensIn,
-      tokensOut: s.tokensOut,
-      costUsd: s.costUsd === null ? null : Number(s.costUsd),
-      error: s.error ?? null,
-      workflowRunId: s.workflowRunId,
-    });
+    entry.attempts.push(attemptView(s));
     byStep.set(s.step, entry);
   }
   const ledgerExecutions = [...new Set(run.steps.map((s) => s.workflowRunId))];

@@ -11,6 +11,7 @@ import type { RunStep } from '../generated/prisma/client';
 import { runLinks } from '../api/links';
 import type { RunStatus, RunType } from '../shared';
 import type { RunTrace } from '../schemas/trace';
+import { attemptView } from '../runs/views';
 import type { RunVersions } from './versions';
 
 type Lineage = NonNullable<RunTrace['steps'][number]['attempts'][number]['lineage']>;
@@ -53,20 +54,7 @@ export async function runTrace(deps: { db: Db; config: Config }, tenantId: strin
   for (const s of run.steps) {
     const key = `${s.workflowRunId}/${s.activityId}`;
     const entry = steps.get(key) ?? { step: s.step, activityId: s.activityId, attempts: [] };
-    entry.attempts.push({
-      attempt: s.attempt,
-      status: s.status,
-      workflowRunId: s.workflowRunId,
-      startedAt: s.startedAt.toISOString(),
-      endedAt: iso(s.endedAt),
-      latencyMs: s.latencyMs,
-      model: s.model,
-      tokensIn: s.tokensIn,
-      tokensOut: s.tokensOut,
-      costUsd: s.costUsd === null ? null : Number(s.costUsd),
-      error: s.error ?? null,
-      lineage: (s.lineage ?? null) as Lineage | null,
-    });
+    entry.attempts.push({ ...attemptView(s), lineage: (s.lineage ?? null) as Lineage | null });
     steps.set(key, entry);
   }
   const lineages = run.steps.flatMap((s) => (s.lineage ? [s.lineage as Lineage] : []));
