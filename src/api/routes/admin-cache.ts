@@ -8,7 +8,7 @@ import { defineRoute } from '../define-route';
 
 export const CacheSettingsView = z.object({
   enabled: z.boolean().meta({ description: 'false: this tenant\'s runs neither look up nor store results.' }),
-  ttlSeconds: z.number().int().positive().nullable().meta({ description: 'How long a result is served; null: the deployment default (KEEL_CACHE_TTL_SECONDS).' }),
+  ttlSeconds: z.number().int().positive().max(31_536_000).nullable().meta({ description: 'How long a result is served, at most a year; null: the deployment default (KEEL_CACHE_TTL_SECONDS).' }),
   similarityThreshold: z.number().min(0.5).max(1).nullable().meta({ description: 'Cosine a paraphrase needs for a semantic hit; null: KEEL_CACHE_SIMILARITY_THRESHOLD. 1 turns the semantic tier off in effect.' }),
 }).meta({ id: 'CacheSettings' });
 
