@@ -74,7 +74,7 @@ describe('documents: upload → ingest → retrieval → strategies → extracti
     const id = await startRun(stack, { type: 'answer', input: { question: 'What is the daily meal allowance abroad?' } });
     const run = await waitForRun(stack, id);
     assert.equal(run.status, 'completed', JSON.stringify(run.error));
-    assert.deepEqual(run.steps.map((s) => s.step), ['guardInput', 'retrieveContext', 'screenContext', 'generate', 'guardOutput', 'storeResult']);
+    assert.deepEqual(run.steps.map((s) => s.step), ['guardInput', 'cacheLookup', 'retrieveContext', 'screenContext', 'generate', 'guardOutput', 'cacheStore', 'storeResult']);
     const result = run.result as { answer: string; citations: Array<{ chunkId: string; page: number; documentId: string }> };
     assert.match(result.answer, /forty-two euros/);
     assert.ok(result.citations.length > 0, result.answer);
