@@ -66,7 +66,7 @@ describe('encrypted Temporal payloads', function () {
     stack.model.reset();
     // A permanent 400 from the model: generate fails at once and so does the run.
     stack.model.addFaults('chat:400');
-    const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question } } });
+    const created = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'answer', input: { question } }, headers: { 'cache-control': 'no-cache' } });
     assert.equal(created.status, 202);
     const id = created.body.id;
     // Control: through the codec the failure is readable, so there is a message to leak.

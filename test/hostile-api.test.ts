@@ -41,7 +41,7 @@ describe('hostile input at the API: schemas, long texts, keys, invisible questio
 
   /** Another tenant's answer run, started while the attack runs: it must still complete. */
   async function bystanderAnswer(): Promise<string> {
-    const res = await http<{ id: string }>(asOther(), 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'What does the handbook say about travel?' } } });
+    const res = await http<{ id: string }>(asOther(), 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'What does the handbook say about travel?' } }, headers: { 'cache-control': 'no-cache' } });
     assert.equal(res.status, 202);
     return res.body.id;
   }

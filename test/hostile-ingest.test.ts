@@ -129,7 +129,7 @@ describe('hostile input: uploads and documents never take Keel down', function (
 
   it('hostile documents fail at once, DocumentRejected with a reason and no retry, while another tenant answers at its usual pace', async () => {
     const answerLatency = async () => {
-      const created = await http<{ id: string }>(other, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'How fast is an answer during an attack?' } } });
+      const created = await http<{ id: string }>(other, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'How fast is an answer during an attack?' } }, headers: { 'cache-control': 'no-cache' } });
       assert.equal(created.status, 202);
       const run = await waitForRun<RunBody>(other, created.body.id, 60_000);
       assert.equal(run.status, 'completed');
