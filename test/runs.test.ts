@@ -51,7 +51,7 @@ describe('runs: API → Temporal → activities → Postgres', function () {
     // The zero-width space was removed before the model saw the question.
     assert.match(run.result.answer, /What does Keel do\?/);
     assert.equal(run.result.model, 'keel-offline-1');
-    assert.deepEqual(run.steps.map((s) => s.step), ['guardInput', 'retrieveContext', 'generate', 'guardOutput', 'storeResult']);
+    assert.deepEqual(run.steps.map((s) => s.step), ['guardInput', 'cacheLookup', 'retrieveContext', 'generate', 'guardOutput', 'cacheStore', 'storeResult']);
     for (const s of run.steps) assert.deepEqual(s.attempts.map((a) => a.status), ['completed'], s.step);
     const generate = run.steps.find((s) => s.step === 'generate')?.attempts[0];
     assert.ok(generate?.tokensIn && generate.tokensIn > 0);
