@@ -216,7 +216,7 @@ describe('hostile input: uploads and documents never take Keel down', function (
     await eventually(
       async () => ((await stack.db.runStep.findMany({ where: { runId: first.body.ingestRunId, step: 'extractText' } })).every((s) => s.status === 'cancelled') ? true : undefined),
       'the cancelled attempt to stop and record it',
-      15_000,
+      60_000,
     );
     await eventually(async () => (parsingChildren().length === 0 ? true : undefined), 'the parsing process to be killed', 10_000);
     assert.equal(await stack.db.documentPage.count({ where: { versionId: first.body.versionId } }), 0);
