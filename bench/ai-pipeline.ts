@@ -1,21 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { longDocument, makePdf } from '../scripts/make-fixtures';
-import { awaitWorkflow, timedKeelRun } from './runs';
+import { awaitWorkflow, timedKeelRun, uploadDocument } from './runs';
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
 import { ratio, round, summarize } from './stats';
 
 const INGEST_PAGES = 200;
 const MODEL_LATENCY_MS = 200;
 const RATIO_RUNS = 20;
-
-async function uploadPdf(ctx: BenchContext, pdf: Buffer, name: string): Promise<{ id: string; ingestRunId: string }> {
-  const form = new FormData();
-  form.append('file', new Blob([new Uint8Array(pdf)], { type: 'application/pdf' }), name);
-  const res = await fetch(`${ctx.stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${ctx.stack.apiKey}` }, body: form });
-  const text = await res.text();
-  if (res.status !== 202) throw new Error(`POST /v1/documents answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as { id: string; ingestRunId: string };
-}
 
 async function stepLatencies(ctx: BenchContext, runId: string): Promise<Record<string, number>> {
   const steps = await ctx.stack.db.runStep.findMany({ where: { runId, status: 'completed' } });
@@ -40,7 +31,7 @@ export const ingestion: Section = {
     const pdf = await makePdf(pages);
     ctx.progress(`uploading a ${INGEST_PAGES}-page PDF (${(pdf.length / 1024).toFixed(0)} KiB)`);
     const started = performance.now();
-    const up = await uploadPdf(ctx, pdf, 'bench.pdf');
+    const up = await uploadDocument(ctx.stack, pdf, 'bench.pdf', 'application/pdf');
     await awaitWorkflow(ctx.stack.observer, up.ingestRunId, ctx.options.BENCH_RUN_TIMEOUT_MS);
     const totalMs = performance.now() - started;
     const run = await ctx.stack.db.run.findUniqueOrThrow({ where: { id: up.ingestRunId } });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { addCpu, cpuPerRun, cpuShare, formatCpuShare, startCpuMeter, type CpuPerRun, type CpuSample } from './cpu';
+import { HANDBOOK, makePdf } from '../scripts/make-fixtures';
+import { addCpu, cpuPerRun, cpuShare, startCpuMeter, sumOf, type CpuSample, type ProcessName } from './cpu';
 import { closedLoop, type LoadResult } from './load';
-import { benchQuestion, timedBaselineRun, timedKeelRun, type TimedRun } from './runs';
+import { awaitWorkflow, benchQuestion, timedBaselineRun, timedKeelRun, uploadDocument, type TimedRun } from './runs';
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
 import { ratio, round, summarize, type LatencySummary } from './stats';
 
@@ -27,70 +28,70 @@ function measure(results: Array<LoadResult<TimedRun>>): Measured {
   };
 }
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const formatPerRun = (c: CpuPerRun) =>
-  `${fmt(c.benchProcessMs)} + ${c.temporalServerMs === null ? 'n/a' : fmt(c.temporalServerMs)} = ${fmt(c.totalMs)}`;
-const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
+/** The processes whose CPU a run costs: Keel's API, worker and the Temporal server; the baseline's worker and the server. */
+export const KEEL_PROCESSES: readonly ProcessName[] = ['api', 'worker', 'temporalServer'];
+export const BASELINE_PROCESSES: readonly ProcessName[] = ['baselineWorker', 'temporalServer'];
+
+const fmt = (n: number | undefined, digits = 1) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+export const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
 
 /**
- * What the answer workflow costs on top of Temporal: the same number of activities on the same
- * server and worker settings, once as Keel (HTTP API, auth, Postgres writes, ledger rows,
- * search attributes, a real HTTP model call) and once as a bare workflow of no-op activities.
+ * What the answer pipeline costs on top of Temporal (issue 15). Keel: `POST /v1/runs` to the API
+ * process, the `answer` workflow on the worker process. Baseline: a bare workflow that runs the
+ * same guardrail, retrieval and model code (bench/baseline-activities.ts) with none of Keel's
+ * bookkeeping, started with the Temporal client. Both answer over the same small corpus.
  */
 export const answerOverhead: Section = {
   id: 'answer-overhead',
-  title: 'Answer workflow overhead',
+  title: 'Answer pipeline vs bare Temporal',
   async run(ctx: BenchContext): Promise<SectionOutcome> {
     const { stack, options } = ctx;
     const { BENCH_RUNS: total, BENCH_CONCURRENCY: concurrency, BENCH_ROUNDS: rounds, BENCH_RUN_TIMEOUT_MS: timeoutMs } = options;
     stack.model.reset();
     stack.model.setLatency(0);
 
-    const keelRun = (label: string) => (i: number) => timedKeelRun(stack, benchQuestion(label, i), timeoutMs);
-    const baselineRun = (label: string) => (i: number) =>
-      timedBaselineRun(stack, `bench-baseline-${randomUUID()}`, benchQuestion(label, i), timeoutMs);
+    // A small corpus, so retrieval, context screening and the grounded prompt do real work on both sides.
+    const corpus = await uploadDocument(stack, await makePdf(HANDBOOK), 'handbook.pdf', 'application/pdf');
+    await awaitWorkflow(stack.observer, corpus.ingestRunId, timeoutMs);
+    const chunks = await stack.db.chunk.count({ where: { tenantId: stack.tenantId } });
 
-    const stopBaseline = await stack.startBaselineWorkers();
+    const keelRun = (label: string) => (i: number) => timedKeelRun(stack, benchQuestion(label, i), timeoutMs);
+    const baselineRun = (label: string) => (i: number) => timedBaselineRun(stack, `bench-baseline-${randomUUID()}`, benchQuestion(label, i), timeoutMs);
+
     const warmFailures: string[] = [];
     const keel: Array<LoadResult<TimedRun>> = [];
     const base: Array<LoadResult<TimedRun>> = [];
     const keelCpu: CpuSample[] = [];
     const baseCpu: CpuSample[] = [];
-    try {
-      ctx.progress(`warming up: ${options.BENCH_WARMUP_RUNS} runs each`);
-      for (const warm of [
-        await closedLoop(options.BENCH_WARMUP_RUNS, concurrency, baselineRun('warm-up')),
-        await closedLoop(options.BENCH_WARMUP_RUNS, concurrency, keelRun('warm-up')),
-      ]) {
-        warmFailures.push(...warm.failures.map((f) => `warm-up: ${f.error}`));
-      }
+    ctx.progress(`warming up: ${options.BENCH_WARMUP_RUNS} runs each (corpus: ${chunks} chunks)`);
+    for (const warm of [
+      await closedLoop(options.BENCH_WARMUP_RUNS, concurrency, baselineRun('warm-up')),
+      await closedLoop(options.BENCH_WARMUP_RUNS, concurrency, keelRun('warm-up')),
+    ]) {
+      warmFailures.push(...warm.failures.map((f) => `warm-up: ${f.error}`));
+    }
 
-      const runsPerRound = Math.ceil(total / rounds);
-      for (let roundIndex = 0, done = 0; done < total; roundIndex++, done += runsPerRound) {
-        const n = Math.min(runsPerRound, total - done);
-        // Alternating which goes first cancels out a steady drift in either direction.
-        const order = roundIndex % 2 === 0 ? (['baseline', 'keel'] as const) : (['keel', 'baseline'] as const);
-        for (const which of order) {
-          ctx.progress(`round ${roundIndex + 1}/${rounds}: ${n} ${which} runs, ${concurrency} in flight`);
-          const cpu = startCpuMeter(stack.temporalServerPid);
-          if (which === 'keel') {
-            keel.push(await closedLoop(n, concurrency, (i) => keelRun(`r${roundIndex}`)(done + i)));
-            keelCpu.push(cpu());
-          } else {
-            base.push(await closedLoop(n, concurrency, (i) => baselineRun(`r${roundIndex}`)(done + i)));
-            baseCpu.push(cpu());
-          }
+    const runsPerRound = Math.ceil(total / rounds);
+    for (let roundIndex = 0, done = 0; done < total; roundIndex++, done += runsPerRound) {
+      const n = Math.min(runsPerRound, total - done);
+      // Alternating which goes first cancels out a steady drift in either direction.
+      const order = roundIndex % 2 === 0 ? (['baseline', 'keel'] as const) : (['keel', 'baseline'] as const);
+      for (const which of order) {
+        ctx.progress(`round ${roundIndex + 1}/${rounds}: ${n} ${which} runs, ${concurrency} in flight`);
+        const cpu = startCpuMeter(stack.processes);
+        if (which === 'keel') {
+          keel.push(await closedLoop(n, concurrency, (i) => keelRun(`r${roundIndex}`)(done + i)));
+          keelCpu.push(cpu());
+        } else {
+          base.push(await closedLoop(n, concurrency, (i) => baselineRun(`r${roundIndex}`)(done + i)));
+          baseCpu.push(cpu());
         }
       }
-    } finally {
-      await stopBaseline();
     }
 
     const keelRunIds = keel.flatMap((r) => r.samples.map((s) => s.id));
     // A run whose workflow completed but whose row says otherwise is a failure too.
-    const storedCompleted = keelRunIds.length
-      ? await stack.db.run.count({ where: { id: { in: keelRunIds }, status: 'completed' } })
-      : 0;
+    const storedCompleted = keelRunIds.length ? await stack.db.run.count({ where: { id: { in: keelRunIds }, status: 'completed' } }) : 0;
     const notStored = keelRunIds.length - storedCompleted;
 
     const withCpu = (results: Array<LoadResult<TimedRun>>, cpu: CpuSample[]) => {
@@ -100,6 +101,8 @@ export const answerOverhead: Section = {
     };
     const k = withCpu(keel, keelCpu);
     const b = withCpu(base, baseCpu);
+    const keelCpuPerRun = sumOf(k.cpuPerRun, KEEL_PROCESSES);
+    const baseCpuPerRun = sumOf(b.cpuPerRun, BASELINE_PROCESSES);
     const errors = [
       ...warmFailures,
       ...keel.flatMap((r) => r.failures.map((f) => `keel: ${f.error}`)),
@@ -113,15 +116,22 @@ export const answerOverhead: Section = {
       const br = base[i];
       return { keelRunsPerSecond: roundRate(kr), baselineRunsPerSecond: br ? roundRate(br) : Number.NaN };
     });
-    const throughputRatio = ratio(k.runsPerSecond, b.runsPerSecond);
-    const cpuRatio = ratio(k.cpuPerRun.totalMs, b.cpuPerRun.totalMs);
-    const latencyRatio = (p: 'p50Ms' | 'p95Ms' | 'p99Ms') => ratio(k.latency[p], b.latency[p]);
+    const ratios = {
+      throughput: ratio(k.runsPerSecond, b.runsPerSecond),
+      p50: ratio(k.latency.p50Ms, b.latency.p50Ms),
+      p95: ratio(k.latency.p95Ms, b.latency.p95Ms),
+      p99: ratio(k.latency.p99Ms, b.latency.p99Ms),
+      acceptP99: ratio(k.accepted.p99Ms, b.accepted.p99Ms),
+      cpuPerRun: ratio(keelCpuPerRun, baseCpuPerRun),
+    };
+    const pct = (share: Partial<Record<ProcessName, number>>, names: readonly ProcessName[]) => names.map((n) => `${share[n] ?? 'n/a'}%`).join(' / ');
+    const perRun = (c: Partial<Record<ProcessName, number>>, names: readonly ProcessName[]) => names.map((n) => fmt(c[n])).join(' + ');
     const rows = [
-      ['Throughput (runs/s)', fmt(k.runsPerSecond, 2), fmt(b.runsPerSecond, 2), times(throughputRatio)],
-      ['Latency p50 (ms)', fmt(k.latency.p50Ms), fmt(b.latency.p50Ms), times(latencyRatio('p50Ms'))],
-      ['Latency p95 (ms)', fmt(k.latency.p95Ms), fmt(b.latency.p95Ms), times(latencyRatio('p95Ms'))],
-      ['Latency p99 (ms)', fmt(k.latency.p99Ms), fmt(b.latency.p99Ms), times(latencyRatio('p99Ms'))],
-      ['Accept p50 / p95 (ms)', `${fmt(k.accepted.p50Ms)} / ${fmt(k.accepted.p95Ms)}`, `${fmt(b.accepted.p50Ms)} / ${fmt(b.accepted.p95Ms)}`, ''],
+      ['Throughput (runs/s)', fmt(k.runsPerSecond, 2), fmt(b.runsPerSecond, 2), times(ratios.throughput)],
+      ['Latency p50 (ms)', fmt(k.latency.p50Ms), fmt(b.latency.p50Ms), times(ratios.p50)],
+      ['Latency p95 (ms)', fmt(k.latency.p95Ms), fmt(b.latency.p95Ms), times(ratios.p95)],
+      ['Latency p99 (ms)', fmt(k.latency.p99Ms), fmt(b.latency.p99Ms), times(ratios.p99)],
+      ['Accept p50 / p99 (ms): POST /v1/runs vs StartWorkflowExecution', `${fmt(k.accepted.p50Ms)} / ${fmt(k.accepted.p99Ms)}`, `${fmt(b.accepted.p50Ms)} / ${fmt(b.accepted.p99Ms)}`, times(ratios.acceptP99)],
       [
         'Throughput per round (runs/s)',
         perRound.map((r) => fmt(r.keelRunsPerSecond, 1)).join(', '),
@@ -129,18 +139,21 @@ export const answerOverhead: Section = {
         perRound.map((r) => times(ratio(r.keelRunsPerSecond, r.baselineRunsPerSecond))).join(', '),
       ],
       ['Runs completed / failed', `${k.runs} / ${k.failed + notStored}`, `${b.runs} / ${b.failed}`, ''],
-      ['CPU: bench process / Temporal server (% of one core)', formatCpuShare(k.cpu), formatCpuShare(b.cpu), ''],
-      ['CPU per run: bench process + Temporal server (ms)', formatPerRun(k.cpuPerRun), formatPerRun(b.cpuPerRun), times(cpuRatio)],
+      ['CPU (% of one core): API / worker / Temporal server', pct(k.cpu, KEEL_PROCESSES), `— / ${pct(b.cpu, BASELINE_PROCESSES)}`, ''],
+      ['CPU per run (ms): API + worker + Temporal server', `${perRun(k.cpuPerRun, KEEL_PROCESSES)} = ${fmt(keelCpuPerRun)}`, `— + ${perRun(b.cpuPerRun, BASELINE_PROCESSES)} = ${fmt(baseCpuPerRun)}`, times(ratios.cpuPerRun)],
+      ['CPU per run (ms): bench process (load generator, model server, client)', fmt(k.cpuPerRun.bench), fmt(b.cpuPerRun.bench), ''],
     ];
 
     return {
       setup:
         `${total} runs each, ${concurrency} in flight (closed loop), in ${rounds} alternating rounds after ` +
-        `${options.BENCH_WARMUP_RUNS} warm-up runs each; offline model at 0 ms latency. ` +
-        'Keel: `POST /v1/runs` through the HTTP API, then the `answer` workflow (4 activities, `generate` on keel-llm). ' +
-        'Baseline: a bare workflow with 4 no-op activities (one on a second task queue) started with the Temporal client. ' +
+        `${options.BENCH_WARMUP_RUNS} warm-up runs each; offline model at 0 ms latency; a ${chunks}-chunk corpus (the handbook PDF). ` +
+        'Keel: `POST /v1/runs` to the API process, then the `answer` workflow on the worker process (guardrails, cache, retrieval, ' +
+        'context screening, the model, output guardrails, and the run row, ledger, search attributes and memo). ' +
+        'Baseline: a bare workflow running the same guardrail, retrieval and model code (bench/baseline-activities.ts) in its own ' +
+        'worker process, with no bookkeeping, started with the Temporal client (StartWorkflowExecution). ' +
         'Latency is submit → completion, observed by long-polling the workflow result (`handle.result()`) on a separate ' +
-        'connection, not by polling the API. Ratios are Keel / baseline: below 1× throughput and above 1× latency is overhead.',
+        'connection. Ratios are Keel / baseline: below 1× throughput and above 1× latency or CPU is overhead.',
       columns: ['Metric', 'Keel (HTTP API)', 'Baseline (bare Temporal)', 'Keel / baseline'],
       rows,
       metrics: {
@@ -149,16 +162,11 @@ export const answerOverhead: Section = {
         rounds,
         warmupRuns: options.BENCH_WARMUP_RUNS,
         modelLatencyMs: 0,
-        keel: k,
-        baseline: b,
+        corpusChunks: chunks,
+        keel: { ...k, cpuPerRunTotalMs: keelCpuPerRun },
+        baseline: { ...b, cpuPerRunTotalMs: baseCpuPerRun },
         perRound,
-        ratios: {
-          throughput: throughputRatio,
-          p50: latencyRatio('p50Ms'),
-          p95: latencyRatio('p95Ms'),
-          p99: latencyRatio('p99Ms'),
-          cpuPerRun: cpuRatio,
-        },
+        ratios,
         modelCalls: stack.model.counters().chat.completed,
       },
       failures: { count: failureCount, samples: failureSamples(errors) },

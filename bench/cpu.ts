@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import type { BenchProcesses } from './stack';
 
-export interface CpuShare {
-  /** This process: API, workers, model server and load generator, in % of one core. */
-  benchProcessPct: number;
-  /** The Temporal dev server child, in % of one core; null where /proc isn't available. */
-  temporalServerPct: number | null;
-}
+/**
+ * CPU and memory of the benchmark's processes, from /proc (Linux). `bench` is this process: the
+ * load generator, the offline model server and the baseline's Temporal client.
+ */
+export type ProcessName = 'bench' | keyof BenchProcesses;
 
 let clockTicks: number | undefined;
 
@@ -22,7 +22,7 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User + system CPU seconds of a process, from /proc/<pid>/stat (Linux). */
+/** User + system CPU seconds of a process, from /proc/<pid>/stat; null where it can't be read. */
 function processCpuSeconds(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -34,67 +34,82 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
-/**
- * Where the CPU went during a measurement: on a 2-core machine the question "what bounds
- * throughput" is mostly "who used the cores". Sum several phases with `addCpu`.
- */
-export function startCpuMeter(temporalServerPid: number | undefined): () => CpuSample {
-  const wall0 = performance.now();
-  const self0 = process.cpuUsage();
-  const server0 = temporalServerPid === undefined ? null : processCpuSeconds(temporalServerPid);
-  return () => {
-    const self = process.cpuUsage(self0);
-    const server1 = temporalServerPid === undefined ? null : processCpuSeconds(temporalServerPid);
-    return {
-      wallSeconds: (performance.now() - wall0) / 1000,
-      benchSeconds: (self.user + self.system) / 1e6,
-      serverSeconds: server0 === null || server1 === null ? null : server1 - server0,
-    };
-  };
+/** Resident memory of a process in MiB (VmRSS); null where it can't be read. */
+export function rssMiB(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 102.4) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+function pids(processes: BenchProcesses): Array<[ProcessName, number]> {
+  const entries: Array<[ProcessName, number | undefined]> = [['bench', process.pid], ...(Object.entries(processes) as Array<[ProcessName, number | undefined]>)];
+  return entries.filter((e): e is [ProcessName, number] => e[1] !== undefined);
 }
 
 export interface CpuSample {
   wallSeconds: number;
-  benchSeconds: number;
-  serverSeconds: number | null;
-}
-
-export function addCpu(samples: readonly CpuSample[]): CpuSample {
-  return {
-    wallSeconds: samples.reduce((s, c) => s + c.wallSeconds, 0),
-    benchSeconds: samples.reduce((s, c) => s + c.benchSeconds, 0),
-    serverSeconds: samples.some((c) => c.serverSeconds === null) ? null : samples.reduce((s, c) => s + (c.serverSeconds ?? 0), 0),
-  };
-}
-
-export function cpuShare(sample: CpuSample): CpuShare {
-  const pct = (seconds: number) => Math.round((seconds / sample.wallSeconds) * 100);
-  return {
-    benchProcessPct: pct(sample.benchSeconds),
-    temporalServerPct: sample.serverSeconds === null ? null : pct(sample.serverSeconds),
-  };
-}
-
-export function formatCpuShare(share: CpuShare): string {
-  return `${share.benchProcessPct}% / ${share.temporalServerPct === null ? 'n/a' : `${share.temporalServerPct}%`}`;
-}
-
-export interface CpuPerRun {
-  benchProcessMs: number;
-  temporalServerMs: number | null;
-  /** Both together; with the server unmeasured, the bench process alone. */
-  totalMs: number;
+  /** CPU seconds per process over the window; a process that could not be read is absent. */
+  seconds: Partial<Record<ProcessName, number>>;
 }
 
 /**
- * CPU time per run: unlike runs/s it barely moves when another process takes the cores, so it
- * is the steadier measure of what a run costs on a shared machine.
+ * Where the CPU went during a measurement: on a 2-core machine the question "what bounds
+ * throughput" is mostly "who used the cores". Sum several windows with `addCpu`.
  */
-export function cpuPerRun(sample: CpuSample, runs: number): CpuPerRun {
-  const ms = (seconds: number) => Math.round((seconds / runs) * 10_000) / 10;
-  return {
-    benchProcessMs: ms(sample.benchSeconds),
-    temporalServerMs: sample.serverSeconds === null ? null : ms(sample.serverSeconds),
-    totalMs: ms(sample.benchSeconds + (sample.serverSeconds ?? 0)),
+export function startCpuMeter(processes: BenchProcesses): () => CpuSample {
+  const wall0 = performance.now();
+  const start = pids(processes).map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
+  return () => {
+    const seconds: Partial<Record<ProcessName, number>> = {};
+    for (const [name, pid, before] of start) {
+      const after = processCpuSeconds(pid);
+      if (before !== null && after !== null) seconds[name] = after - before;
+    }
+    return { wallSeconds: (performance.now() - wall0) / 1000, seconds };
+  };
+}
+
+export function addCpu(samples: readonly CpuSample[]): CpuSample {
+  const seconds: Partial<Record<ProcessName, number>> = {};
+  for (const s of samples) for (const [name, v] of Object.entries(s.seconds) as Array<[ProcessName, number]>) seconds[name] = (seconds[name] ?? 0) + v;
+  return { wallSeconds: samples.reduce((sum, s) => sum + s.wallSeconds, 0), seconds };
+}
+
+/** % of one core per process (200% is the whole of a 2-core machine). */
+export function cpuShare(sample: CpuSample): Partial<Record<ProcessName, number>> {
+  return Object.fromEntries(Object.entries(sample.seconds).map(([name, s]) => [name, Math.round((s / sample.wallSeconds) * 100)]));
+}
+
+/**
+ * CPU milliseconds per run per process: unlike runs/s it barely moves when another process takes
+ * the cores, so it is the steadier measure of what a run costs on a shared machine.
+ */
+export function cpuPerRun(sample: CpuSample, runs: number): Partial<Record<ProcessName, number>> {
+  return Object.fromEntries(Object.entries(sample.seconds).map(([name, s]) => [name, Math.round((s / runs) * 10_000) / 10]));
+}
+
+/** Sum of the named processes' figures; NaN if any of them was not measured. */
+export function sumOf(values: Partial<Record<ProcessName, number>>, names: readonly ProcessName[]): number {
+  return Math.round(names.reduce((sum, n) => sum + (values[n] ?? Number.NaN), 0) * 10) / 10;
+}
+
+/** Samples resident memory of the given processes every `intervalMs` until stopped; reports each one's peak. */
+export function startRssSampler(processes: Partial<Record<ProcessName, number>>, intervalMs = 250): () => Partial<Record<ProcessName, number>> {
+  const peak: Partial<Record<ProcessName, number>> = {};
+  const sample = () => {
+    for (const [name, pid] of Object.entries(processes) as Array<[ProcessName, number]>) {
+      const rss = rssMiB(pid);
+      if (rss !== null) peak[name] = Math.max(peak[name] ?? 0, rss);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peak;
   };
 }

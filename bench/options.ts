@@ -18,6 +18,8 @@ export const BenchOptions = z.object({
   BENCH_BURST_RUNS: count.default(500),
   BENCH_BURST_LATENCY_MS: z.coerce.number().int().min(0).default(1000),
   BENCH_RUN_TIMEOUT_MS: count.default(180_000),
+  /** `npm run bench -- --soak`: how long the steady load runs. */
+  BENCH_SOAK_MINUTES: z.coerce.number().positive().default(10),
 });
 export type BenchOptions = z.infer<typeof BenchOptions>;
 

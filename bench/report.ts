@@ -92,7 +92,8 @@ export function renderMarkdown(report: BenchReport): string {
   if (w) {
     out.push(
       '',
-      `Workers: ${w.taskQueues.join(' + ')} in one process · workflow cache ${w.maxCachedWorkflows} · ` +
+      `Processes: Keel API · Keel worker (${w.taskQueues.join(' + ')}, SDK default workflow cache) · baseline worker · Temporal dev server · ` +
+        'bench (load generator, offline model server, baseline client) · ' +
         `${w.maxConcurrentActivityTaskExecutions} activity slots per queue · ${w.maxConcurrentWorkflowTaskExecutions} ` +
         `workflow-task slots · keel-llm rate limit ${w.llmMaxPerSecond === null ? 'none' : `${w.llmMaxPerSecond}/s`}`,
     );
@@ -118,11 +119,11 @@ function writeAtomically(path: string, content: string): void {
   renameSync(tmp, path);
 }
 
-export function writeResults(report: BenchReport, markdown: string): { json: string; md: string } {
+export function writeResults(report: BenchReport, markdown: string, name = 'latest'): { json: string; md: string } {
   const dir = join(PROJECT_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, 'latest.json');
-  const md = join(dir, 'latest.md');
+  const json = join(dir, `${name}.json`);
+  const md = join(dir, `${name}.md`);
   writeAtomically(json, `${JSON.stringify(report, null, 2)}\n`);
   writeAtomically(md, markdown);
   return { json, md };

@@ -9,6 +9,8 @@ import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
 import { guardrails } from './guardrails';
 import { burst } from './burst';
+import { goals } from './goals';
+import { soak } from './soak';
 import { Cleanup } from '../test/support/cleanup';
 import { describeError } from './load';
 import { loadBenchOptions } from './options';
@@ -16,7 +18,12 @@ import { collectEnvironment, loadAverage, renderMarkdown, writeResults, type Ben
 import type { Section, SectionReport } from './section';
 import { startBenchStack, type BenchStack } from './stack';
 
-const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio, guardrails];
+/** `npm run bench -- --soak` runs only the soak (10 minutes, not in CI) and writes bench/results/soak.{json,md}. */
+const soakOnly = process.argv.includes('--soak');
+const allSections: Section[] = soakOnly ? [soak] : [answerOverhead, burst, goals, ingestion, answerModelRatio, guardrails];
+/** BENCH_SECTIONS=answer-overhead,burst: a subset, for profiling (BENCH_NODE_OPTIONS=--cpu-prof); the numbers are then partial. */
+const only = process.env.BENCH_SECTIONS?.split(',').map((s) => s.trim());
+const sections = only ? allSections.filter((s) => only.includes(s.id)) : allSections;
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -88,7 +95,7 @@ async function main(): Promise<number> {
   };
   const markdown = renderMarkdown(report);
   process.stdout.write(markdown);
-  const written = writeResults(report, markdown);
+  const written = writeResults(report, markdown, soakOnly ? 'soak' : 'latest');
   progress(`wrote ${written.json} and ${written.md} in ${(report.durationMs / 1000).toFixed(1)} s`);
   if (report.failures > 0) progress(`${report.failures} runs failed`);
   return report.failures > 0 ? 1 : 0;

@@ -47,15 +47,30 @@ export async function timedKeelRun(stack: BenchStack, question: string, timeoutM
   return { id, acceptedMs, totalMs: performance.now() - started };
 }
 
-/** One bare-Temporal run, started with the same client the API uses, timed the same way. */
+/** One bare-Temporal run, started with the bench process's Temporal client, timed the same way. */
 export async function timedBaselineRun(stack: BenchStack, runId: string, question: string, timeoutMs: number): Promise<TimedRun> {
   const started = performance.now();
-  await stack.temporal.workflow.start(baseline, {
-    taskQueue: BaselineQueue.workflows,
-    workflowId: runId,
-    args: [{ runId, question }],
-  });
+  await startBaselineRun(stack, runId, question);
   const acceptedMs = performance.now() - started;
   await awaitWorkflow(stack.observer, runId, timeoutMs);
   return { id: runId, acceptedMs, totalMs: performance.now() - started };
+}
+
+/** StartWorkflowExecution of the baseline workflow: the same tenant's corpus, the same model. */
+export async function startBaselineRun(stack: BenchStack, runId: string, question: string): Promise<void> {
+  await stack.temporal.workflow.start(baseline, {
+    taskQueue: BaselineQueue.workflows,
+    workflowId: runId,
+    args: [{ tenantId: stack.tenantId, question, options: { model: stack.config.llm.model } }],
+  });
+}
+
+/** Uploads a document through the API; resolves to its id and ingest run. */
+export async function uploadDocument(stack: BenchStack, bytes: Buffer, name: string, type: string): Promise<{ id: string; ingestRunId: string }> {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(bytes)], { type }), name);
+  const res = await fetch(`${stack.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${stack.apiKey}` }, body: form });
+  const text = await res.text();
+  if (res.status !== 202) throw new Error(`POST /v1/documents answered ${res.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as { id: string; ingestRunId: string };
 }

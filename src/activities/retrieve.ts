@@ -3,7 +3,7 @@ import type { Db } from '../db/client';
 import { embed } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
 import type { ContextChunk } from '../shared';
-import { withLedger } from './ledger';
+import { withLedger, type LedgerEntry } from './ledger';
 
 export interface RetrieveDeps {
   db: Db;
@@ -49,47 +49,55 @@ const SEARCHABLE = `
   JOIN document d ON d.id = c.document_id AND d.current_version_id = c.version_id AND d.status = 'ready'
   WHERE c.tenant_id = $1::uuid`;
 
+/**
+ * Top-k chunks of the tenant's corpus for a query: lexical and vector search, fused by RRF. The
+ * work of the `retrieveContext` step without its ledger row (the benchmark's bare-Temporal
+ * baseline runs it too); usage of the query embedding goes to `entry`.
+ */
+export async function retrieve(deps: RetrieveDeps, entry: LedgerEntry, input: { tenantId: string; query: string; topK?: number }): Promise<ContextChunk[]> {
+  const topK = Math.max(1, Math.min(input.topK ?? deps.topK, 50));
+  const pool = topK * CANDIDATES_PER_RESULT;
+  const any = await deps.db.$queryRawUnsafe<Array<{ n: bigint }>>(`SELECT count(*) AS n ${SEARCHABLE}`, input.tenantId);
+  if (Number(any[0]?.n ?? 0) === 0) return [];
+
+  const tsquery = orQuery(input.query);
+  const lexical = tsquery
+    ? await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
+        `SELECT c.id::text AS id ${SEARCHABLE} AND c.tsv @@ to_tsquery('english', $2)
+         ORDER BY ts_rank_cd(c.tsv, to_tsquery('english', $2)) DESC, c.id LIMIT $3`,
+        input.tenantId, tsquery, pool,
+      )
+    : [];
+  let vector: Array<{ id: string }> = [];
+  if (deps.embeddingModel) {
+    const { vectors: [query], model } = await embed(deps, entry, deps.embeddingModel, [input.query]);
+    // Vectors of different models are not comparable: chunks embedded by an older model are
+    // left to lexical search until they are re-embedded (docs/caching.md, "Changing the embedding model").
+    vector = await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
+      `SELECT c.id::text AS id ${SEARCHABLE} AND cardinality(c.embedding) = cardinality($2::real[])
+         AND c.embedding_model IS NOT DISTINCT FROM $4
+       ORDER BY (SELECT sum(a * b) FROM unnest(c.embedding, $2::real[]) AS t(a, b)) DESC, c.id LIMIT $3`,
+      input.tenantId, query, pool, model,
+    );
+  }
+  const fused = fuseRankings(lexical.map((r) => r.id), vector.map((r) => r.id), topK);
+  if (fused.length === 0) return [];
+  const rows = await deps.db.chunk.findMany({ where: { id: { in: fused.map((f) => f.id) }, tenantId: input.tenantId } });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return fused.flatMap((f) => {
+    const row = byId.get(f.id);
+    return row
+      ? [{ chunkId: row.id, documentId: row.documentId, versionId: row.versionId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
+      : [];
+  });
+}
+
 export function createRetrieveActivities(deps: RetrieveDeps) {
   return {
     /** Top-k chunks of the tenant's corpus for a query: lexical and vector search, fused by RRF. */
     async retrieveContext(input: { runId: string; tenantId: string; query: string; topK?: number }): Promise<ContextChunk[]> {
-      return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'retrieveContext' }, async (entry) => {
-        const topK = Math.max(1, Math.min(input.topK ?? deps.topK, 50));
-        const pool = topK * CANDIDATES_PER_RESULT;
-        const any = await deps.db.$queryRawUnsafe<Array<{ n: bigint }>>(`SELECT count(*) AS n ${SEARCHABLE}`, input.tenantId);
-        if (Number(any[0]?.n ?? 0) === 0) return [];
-
-        const tsquery = orQuery(input.query);
-        const lexical = tsquery
-          ? await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
-              `SELECT c.id::text AS id ${SEARCHABLE} AND c.tsv @@ to_tsquery('english', $2)
-               ORDER BY ts_rank_cd(c.tsv, to_tsquery('english', $2)) DESC, c.id LIMIT $3`,
-              input.tenantId, tsquery, pool,
-            )
-          : [];
-        let vector: Array<{ id: string }> = [];
-        if (deps.embeddingModel) {
-          const { vectors: [query], model } = await embed(deps, entry, deps.embeddingModel, [input.query]);
-          // Vectors of different models are not comparable: chunks embedded by an older model are
-          // left to lexical search until they are re-embedded (docs/caching.md, "Changing the embedding model").
-          vector = await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
-            `SELECT c.id::text AS id ${SEARCHABLE} AND cardinality(c.embedding) = cardinality($2::real[])
-               AND c.embedding_model IS NOT DISTINCT FROM $4
-             ORDER BY (SELECT sum(a * b) FROM unnest(c.embedding, $2::real[]) AS t(a, b)) DESC, c.id LIMIT $3`,
-            input.tenantId, query, pool, model,
-          );
-        }
-        const fused = fuseRankings(lexical.map((r) => r.id), vector.map((r) => r.id), topK);
-        if (fused.length === 0) return [];
-        const rows = await deps.db.chunk.findMany({ where: { id: { in: fused.map((f) => f.id) }, tenantId: input.tenantId } });
-        const byId = new Map(rows.map((r) => [r.id, r]));
-        return fused.flatMap((f) => {
-          const row = byId.get(f.id);
-          return row
-            ? [{ chunkId: row.id, documentId: row.documentId, versionId: row.versionId, page: row.page, heading: row.heading, text: row.text, score: Number(f.score.toFixed(6)), lexicalRank: f.lexicalRank, vectorRank: f.vectorRank }]
-            : [];
-        });
-      });
+      // One row when the step ends (its only bill, the query embedding, is recorded with it, also on failure).
+      return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'retrieveContext' }, (entry) => retrieve(deps, entry, input), undefined, { recordStart: false });
     },
   };
 }
