@@ -9,15 +9,20 @@ import { problems } from './problem';
  * transaction-scoped advisory lock, so concurrent requests on any number of API processes cannot
  * both see "one slot left" and overshoot. A run whose id already exists (an `Idempotency-Key`
  * replay) is not counted again: `count` is 0 and the caller answers with the existing run.
+ *
+ * One statement: the Postgres function `keel_insert_run_within_quota` (migration
+ * 20261202133500_run_quota_function) holds the lock only while it runs, where an interactive
+ * transaction held it across five round trips and queued a tenant's burst behind it
+ * (docs/lean-orchestration.md).
  */
 export async function createRunWithinQuota(db: Db, limit: number, data: Prisma.RunCreateManyInput): Promise<{ count: number }> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`keel:runs:${data.tenantId}`}, 0))`;
-    if (await tx.run.findUnique({ where: { id: data.id }, select: { id: true } })) return { count: 0 };
-    const inFlight = await tx.run.count({ where: { tenantId: data.tenantId, status: { notIn: [...TERMINAL_STATUSES] } } });
-    if (inFlight >= limit) throw problems.concurrencyLimit(limit);
-    return tx.run.createMany({ data: [data], skipDuplicates: true });
-    // A burst from one tenant queues on its lock, each request holding a pooled connection while
-    // it waits: give them longer than Prisma's 2 s / 5 s defaults before answering 503.
-  }, { maxWait: 10_000, timeout: 15_000 });
+  const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+  const [row] = await db.$queryRaw<Array<{ outcome: number }>>`
+    SELECT keel_insert_run_within_quota(
+      ${data.id}, ${data.tenantId}::uuid, ${limit}::int, ${[...TERMINAL_STATUSES]}::text[],
+      ${data.type}, ${data.status}, ${json(data.input)}::jsonb, ${data.inputHash}, COALESCE(${json(data.options)}::jsonb, '{}'::jsonb), ${data.model ?? null},
+      ${data.idempotencyKey ?? null}, ${json(data.versions)}::jsonb
+    ) AS outcome`;
+  if (row?.outcome === -1) throw problems.concurrencyLimit(limit);
+  return { count: row?.outcome === 1 ? 1 : 0 };
 }
