@@ -31,7 +31,12 @@ const iso = (d: Date) => d.toISOString();
  */
 export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
   const { db, temporal } = opts;
-  const overlapMs = Math.max(30_000, opts.intervalMs * 5);
+  // Visibility is eventually consistent (seconds on Elasticsearch, at once on SQL): each pass looks
+  // back this far past the last one. Every closed execution is listed overlap ÷ interval times, so
+  // the overlap is a cost per run (docs/lean-orchestration.md); what was settled is remembered.
+  const overlapMs = Math.max(10_000, opts.intervalMs * 3);
+  /** Executions (workflowId/runId) this reconciler already settled, with their close time: skipped while they stay in the window. */
+  const settled = new Map<string, number>();
   let since = new Date(Date.now() - (opts.lookbackMs ?? 15 * 60_000));
   let stopped = false;
   let current: Promise<unknown> = Promise.resolve();
@@ -49,26 +54,29 @@ export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
       list(`KeelRunType IS NOT NULL AND CloseTime > "${from}"`),
       list(`KeelRunType IS NOT NULL AND ExecutionStatus = "Running" AND StartTime > "${from}"`),
     ]);
-    const ids = [...new Set([...closed, ...running].map((w) => w.workflowId))];
-    const rows = await db.run.findMany({ where: { id: { in: ids } }, select: { id: true, status: true, workflowRunId: true, completedAt: true, tenantId: true } });
-    const byId = new Map(rows.map((r) => [r.id, r]));
     // The newest execution per workflow decides; an older one closed by a reset says nothing.
     const latest = new Map<string, WorkflowExecutionInfo>();
     for (const w of [...closed, ...running]) {
       const seen = latest.get(w.workflowId);
       if (!seen || w.startTime > seen.startTime || (w.status.name === 'RUNNING' && seen.status.name !== 'RUNNING')) latest.set(w.workflowId, w);
     }
+    const settledKey = (w: WorkflowExecutionInfo) => `${w.workflowId}/${w.runId}`;
+    for (const [id, w] of latest) if (w.closeTime && settled.get(settledKey(w)) === w.closeTime.getTime()) latest.delete(id);
+    const rows = latest.size
+      ? await db.run.findMany({ where: { id: { in: [...latest.keys()] } }, select: { id: true, status: true, workflowRunId: true, completedAt: true, tenantId: true } })
+      : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
     let synced = 0;
+    /** Runs whose workflow wrote its own ending: Temporal's close time is the one that counts, set for all of them in one statement. */
+    const closeTimes: Array<{ id: string; runId: string; status: string; closeTime: Date }> = [];
     for (const [id, info] of latest) {
       const row = byId.get(id);
       if (!row) continue;
       const status = CLOSED_STATUS[info.status.name];
       const closeTime = info.closeTime;
       if (status && closeTime && row.workflowRunId === info.runId && row.status === status && status !== 'cancelled') {
-        // The workflow wrote its own ending; Temporal's close time is the one that counts.
-        if (row.completedAt?.getTime() !== closeTime.getTime()) {
-          await db.run.updateMany({ where: { id, workflowRunId: info.runId, status }, data: { completedAt: closeTime } });
-        }
+        if (row.completedAt?.getTime() !== closeTime.getTime()) closeTimes.push({ id, runId: info.runId, status, closeTime });
+        else settled.set(settledKey(info), closeTime.getTime());
         continue;
       }
       if (!status && row.workflowRunId === info.runId && !isTerminal(row.status)) continue;
@@ -80,6 +88,18 @@ export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
         opts.log?.warn({ err, runId: id }, 'could not reconcile a run with Temporal');
       }
     }
+    if (closeTimes.length > 0) {
+      await db.$executeRaw`
+        UPDATE run SET completed_at = v.close_time
+        FROM (SELECT * FROM unnest(${closeTimes.map((c) => c.id)}::text[], ${closeTimes.map((c) => c.runId)}::text[],
+                                   ${closeTimes.map((c) => c.status)}::text[], ${closeTimes.map((c) => c.closeTime.toISOString())}::timestamptz[])
+              AS t(id, workflow_run_id, status, close_time)) AS v
+        WHERE run.id = v.id AND run.workflow_run_id = v.workflow_run_id AND run.status = v.status`;
+      for (const c of closeTimes) settled.set(`${c.id}/${c.runId}`, c.closeTime.getTime());
+    }
+    // Forget what has left the window: it will not be listed again.
+    const horizon = Date.now() - overlapMs * 2 - opts.intervalMs;
+    for (const [key, closedAt] of settled) if (closedAt < horizon) settled.delete(key);
     since = started;
     return synced;
   };
