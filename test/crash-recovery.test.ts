@@ -54,7 +54,10 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
       await first.kill('SIGKILL');
       await lock.query('ROLLBACK');
     });
-    assert.equal((await stack.db.run.findUnique({ where: { id: runId } }))?.status, 'running');
+    // storeResult writes the run and its ledger row in one statement, which the killed worker had
+    // already sent: Postgres runs it once the lock is released, so the row may already say completed.
+    // Temporal never heard of it either way; what follows must complete the workflow without the model.
+    assert.ok(['running', 'completed'].includes((await stack.db.run.findUnique({ where: { id: runId } }))?.status ?? ''));
     stack.model.setLatency(0);
 
     await worker();
@@ -66,7 +69,9 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     const generate = run.steps.find((s) => s.step === 'generate')?.attempts ?? [];
     assert.deepEqual(generate.map((a) => a.status), ['completed'], 'one billed generate in the ledger');
     const store = run.steps.find((s) => s.step === 'storeResult')?.attempts ?? [];
-    assert.deepEqual(store.map((a) => [a.attempt, a.status]), [[1, 'started'], [2, 'completed']]);
+    // storeResult is a local activity (answer-lean-v1): the restarted worker runs it again as
+    // attempt 1 (no marker was recorded for the killed one), so its row is taken over and completed.
+    assert.deepEqual(store.map((a) => [a.attempt, a.status]), [[1, 'completed']]);
   });
 
   it('after generate was ledgered but before Temporal heard of it: the retry returns the recorded output, no second model call', async () => {

@@ -215,9 +215,10 @@ describe('run lifecycle: Keel follows Temporal whoever acts (API, Web UI, CLI)',
     await settled('completed', [id]);
     // No "(by …)" in the reason: Temporal's history cannot say who it was.
     const seen = await outcome(id, 'temporal:unknown');
-    assert.deepEqual(seen, expected({ status: 'completed', result: 'present', executions: 2, audit: [['reset', 'ACTOR', 'start over', 'markRunRunning']] }));
+    assert.deepEqual(seen, expected({ status: 'completed', result: 'present', executions: 2, audit: [['reset', 'ACTOR', 'start over', 'guardInput']] }));
     const [reset] = await audit(id);
     // With the result cache (patched 'answer-cache'), its lookup is a step too; releasing its lease is bookkeeping.
+    // Since 'answer-lean-v1' guardInput marks the run running (no markRunRunning step), so the reset's first step is guardInput.
     assert.deepEqual(reset?.details.rerunsCompletedSteps, ['guardInput', 'cacheLookup', 'retrieveContext']);
     const run = (await http<RunBody>(stack, 'GET', `/v1/runs/${id}`)).body;
     // Billed twice, once per execution: the ledger shows both.

@@ -11,6 +11,7 @@ import { checkOutput } from '../guardrails/output';
 import type { RecordedPolicy } from '../guardrails/policy';
 import { currentPolicy, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
 import type { KeelMetrics } from '../metrics/metrics';
+import { createRunTransitions } from '../runs/transitions';
 import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
 import { withLedger } from './ledger';
 
@@ -45,6 +46,9 @@ export interface GuardOutputResult {
   unsupportedClaims: number[];
 }
 
+/** Guardrail checks call no model: their ledger row is written once, when the attempt ends. */
+const QUICK = { recordStart: false } as const;
+
 /** A one-line account of the decisions for the activity's heartbeat details and logs: layers and actions only. */
 export function decisionSummary(decisions: readonly GuardrailDecision[]): string {
   return decisions.map((d) => `${d.layer}:${d.action}${d.score === undefined ? '' : `(${d.score})`}`).join(' ');
@@ -56,6 +60,7 @@ export function decisionSummary(decisions: readonly GuardrailDecision[]): string
  * `keel_guardrail_decisions_total`. None returns or records the originals behind a placeholder.
  */
 export function createGuardrailActivities(deps: GuardrailDeps) {
+  const runs = createRunTransitions(deps.db);
   const codec: PayloadCodec | undefined = deps.payloadKeys ? new AesGcmPayloadCodec(deps.payloadKeys) : undefined;
   const count = (decisions: readonly GuardrailDecision[]) => {
     for (const d of decisions) deps.metrics?.guardrailDecisions.inc({ guardrail: d.layer, decision: d.action });
@@ -68,14 +73,16 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
      * masking. The question is read from the run's row rather than passed in, so the only
      * event of the run's history that holds it in clear (before the codec) is the workflow's start.
      */
-    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string }): Promise<GuardInputResult> {
+    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string; markRunning?: boolean }): Promise<GuardInputResult> {
       let entries: VaultEntry[] = [];
       let sealed: Uint8Array<ArrayBuffer> | undefined;
       return withLedger(
         deps.db,
         { runId: input.runId, tenantId: input.tenantId, step: 'guardInput' },
         async () => {
-          const run = await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } });
+          // `markRunning` (the lean answer workflow): the run turns `running` in the statement that reads its question.
+          const [marked] = input.markRunning ? await runs.runningWithInput(input, Context.current().info.workflowExecution?.runId ?? 'standalone') : [];
+          const run = marked ?? (await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } }));
           const question = (run?.input as { question?: unknown } | null)?.question;
           if (typeof question !== 'string') throw ApplicationFailure.nonRetryable(`Run ${input.runId} has no question to check`, FailureType.runNotFound);
           const policy = await currentPolicy(deps.db, input.tenantId);
@@ -93,6 +100,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
                  WHERE id = ${input.runId} AND tenant_id = ${input.tenantId}::uuid AND input ? 'question'`]
             : []),
         ],
+        QUICK,
       );
     },
 
@@ -114,7 +122,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
         }
         count(decisions);
         return { keep, dropped, decisions };
-      });
+      }, undefined, QUICK);
     },
 
     /** Output layers: canary, restricted terms, PII/secrets, safety, brand, groundedness. */
@@ -126,6 +134,12 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
       policy: RecordedPolicy;
       enclosure: PromptEnclosure;
       retried?: boolean;
+      /**
+       * `false`: guardInput masked nothing, so the run has no vault to read (the lean answer
+       * workflow says so and saves the read); output PII is then sealed for `callerKeyId`.
+       */
+      vault?: boolean;
+      callerKeyId?: string;
     }): Promise<GuardOutputResult> {
       let sealed: Uint8Array<ArrayBuffer> | undefined;
       let apiKeyId: string | undefined;
@@ -133,15 +147,16 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
         deps.db,
         { runId: input.runId, tenantId: input.tenantId, step: 'guardOutput' },
         async () => {
-          const vault = codec ? await readVault(deps.db, codec, input.runId, input.tenantId) : undefined;
+          const vault = codec && input.vault !== false ? await readVault(deps.db, codec, input.runId, input.tenantId) : undefined;
           const known = vault?.entries ?? [];
-          apiKeyId = vault?.apiKeyId ?? undefined;
+          apiKeyId = vault?.apiKeyId ?? input.callerKeyId ?? undefined;
           const check = checkOutput(input.answer, input.policy.policy, { canary: input.enclosure.canary, context: input.context, entries: known, retried: input.retried });
           if (check.entries.length > 0 && codec) sealed = await sealEntries(codec, [...known, ...check.entries]);
           count(check.decisions);
           return { text: check.text, blocked: check.blocked, decisions: check.decisions, regenerate: check.regenerate, unsupportedClaims: check.unsupportedClaims };
         },
         () => (sealed ? [vaultUpsert(deps.db, { runId: input.runId, tenantId: input.tenantId, ...(apiKeyId ? { apiKeyId } : {}) }, sealed)] : []),
+        QUICK,
       );
     },
   };

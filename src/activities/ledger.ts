@@ -92,7 +92,23 @@ export async function withLedger<T>(
   fn: (entry: LedgerEntry) => Promise<T>,
   /** Writes that must land in the same transaction as the step's `completed` row. */
   onSuccess?: (result: T) => Array<Prisma.PrismaPromise<unknown>>,
+  /**
+   * `recordStart: false`, for quick steps (guardrail checks, cache lookups and stores, retrieval):
+   * no `started` row before the work, one row written when the attempt ends, also when it fails —
+   * one statement instead of two (docs/lean-orchestration.md). A model call keeps its `started`
+   * row, so a long attempt shows while it runs and one cut off by a crash still shows in the ledger.
+   */
+  opts: {
+    recordStart?: boolean;
+    /**
+     * A data-modifying statement to run with the `completed` row in ONE statement (a CTE before the
+     * ledger upsert), instead of a transaction of BEGIN, the writes and COMMIT: storeResult's run
+     * transition. Mutually exclusive with `onSuccess`.
+     */
+    withCompleted?: (result: T) => Prisma.Sql;
+  } = {},
 ): Promise<T> {
+  const recordStart = opts.recordStart ?? true;
   const info = Context.current().info;
   const key = {
     runId: ids.runId,
@@ -109,32 +125,41 @@ export async function withLedger<T>(
     if (done) return (done.output ?? undefined) as T;
   }
   const startedAt = new Date();
-  await db.runStep.upsert({
-    where: { runId_workflowRunId_activityId_attempt: key },
-    create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, status: 'started', startedAt },
-    update: { status: 'started', startedAt },
-  });
-  const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
-  const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T) =>
-    db.runStep.update({
-      where: { runId_workflowRunId_activityId_attempt: key },
-      data: {
-        status,
-        endedAt,
-        latencyMs: endedAt.getTime() - startedAt.getTime(),
-        model: entry.usage.model ?? null,
-        tokensIn: entry.usage.tokensIn ?? null,
-        tokensOut: entry.usage.tokensOut ?? null,
-        costUsd: entry.usage.costUsd ?? null,
-        lineage: entry.lineage as Prisma.InputJsonObject,
-        ...(error === undefined ? {} : { error: status === 'cancelled' ? (error as Prisma.InputJsonObject) : errorSummary(error) }),
-        ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
-      },
+  const where = { runId_workflowRunId_activityId_attempt: key };
+  if (recordStart) {
+    await db.runStep.upsert({
+      where,
+      create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, status: 'started', startedAt },
+      update: { status: 'started', startedAt },
     });
+  }
+  const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
+  const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T) => {
+    const data = {
+      status,
+      endedAt,
+      latencyMs: endedAt.getTime() - startedAt.getTime(),
+      model: entry.usage.model ?? null,
+      tokensIn: entry.usage.tokensIn ?? null,
+      tokensOut: entry.usage.tokensOut ?? null,
+      costUsd: entry.usage.costUsd ?? null,
+      lineage: entry.lineage as Prisma.InputJsonObject,
+      ...(error === undefined ? {} : { error: status === 'cancelled' ? (error as Prisma.InputJsonObject) : errorSummary(error) }),
+      ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
+    };
+    return recordStart
+      ? db.runStep.update({ where, data })
+      : db.runStep.upsert({ where, create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, startedAt, ...data }, update: { startedAt, ...data } });
+  };
   try {
     const result = await fn(entry);
     const endedAt = new Date();
-    await persistOutcome(() => db.$transaction([...(onSuccess?.(result) ?? []), finish('completed', undefined, endedAt, result)]));
+    await persistOutcome(async (): Promise<unknown> => {
+      if (opts.withCompleted) return completedWith(db, opts.withCompleted(result), { ...key, tenantId: ids.tenantId, step: ids.step, startedAt, endedAt, entry, output: result });
+      const alongside = onSuccess?.(result) ?? [];
+      // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
+      return alongside.length > 0 ? db.$transaction([...alongside, finish('completed', undefined, endedAt, result)]) : finish('completed', undefined, endedAt, result);
+    });
     return result;
   } catch (err) {
     // An attempt the run's cancel, termination or reset interrupted did not fail: say so.
@@ -143,6 +168,27 @@ export async function withLedger<T>(
     await (interrupted ? finish('cancelled', interrupted) : finish('failed', err)).catch(() => undefined);
     throw err;
   }
+}
+
+/** The `completed` ledger row, upserted in the same statement as `alongside` (a data-modifying CTE, run exactly once). */
+function completedWith(
+  db: Db,
+  alongside: Prisma.Sql,
+  row: { runId: string; workflowRunId: string; activityId: string; attempt: number; tenantId: string; step: string; startedAt: Date; endedAt: Date; entry: LedgerEntry; output: unknown },
+): Promise<number> {
+  const { usage, lineage } = row.entry;
+  const output = row.output === undefined ? null : JSON.stringify(row.output);
+  return db.$executeRaw`
+    WITH alongside AS (${alongside})
+    INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at, ended_at, latency_ms,
+                          tokens_in, tokens_out, model, cost_usd, lineage, output)
+    VALUES (${randomUUID()}::uuid, ${row.runId}, ${row.tenantId}::uuid, ${row.workflowRunId}, ${row.activityId}, ${row.step}, ${row.attempt},
+            'completed', ${row.startedAt}, ${row.endedAt}, ${row.endedAt.getTime() - row.startedAt.getTime()},
+            ${usage.tokensIn ?? null}::int, ${usage.tokensOut ?? null}::int, ${usage.model ?? null}, ${usage.costUsd ?? null}::numeric,
+            ${JSON.stringify(lineage)}::jsonb, ${output}::jsonb)
+    ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET
+      status = 'completed', ended_at = EXCLUDED.ended_at, latency_ms = EXCLUDED.latency_ms, tokens_in = EXCLUDED.tokens_in,
+      tokens_out = EXCLUDED.tokens_out, model = EXCLUDED.model, cost_usd = EXCLUDED.cost_usd, lineage = EXCLUDED.lineage, output = EXCLUDED.output`;
 }
 
 /**

@@ -50,9 +50,10 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
       }
       // The run turns `completed` in the same transaction that closes this step's ledger row,
       // so a reader never sees a completed run with an open step.
-      await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, () => [
-        runs.completed(input, execution(), result, input.model, input.cache),
-      ]);
+      // One statement: the run's transition and the step's row (docs/lean-orchestration.md).
+      await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, undefined, {
+        withCompleted: () => runs.completedSql(input, execution(), result, input.model, input.cache),
+      });
       metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
     },
   };

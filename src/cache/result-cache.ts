@@ -7,7 +7,7 @@ import { loadPrompt } from '../llm/prompt-templates';
 import type { KeelMetrics } from '../metrics/metrics';
 import type { AnswerResult, CacheControl, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
-import { currentPolicy } from '../guardrails/store';
+import { policyFromRow } from '../guardrails/store';
 import { falseHitReason } from './guards';
 import { exactKey, outputParams, partitionKey, type CacheScope } from './key';
 import { unmaskedPii } from './pii';
@@ -142,13 +142,17 @@ export class ResultCache {
   }
 
   private async tenant(tenantId: string): Promise<TenantCache | undefined> {
-    const rows = await this.deps.db.$queryRaw<Array<{ enabled: boolean; ttl: number | null; threshold: number | null; epoch: number; corpus: number | null }>>`
+    // One round trip: the settings, the corpus version and the guardrail policy the key depends on.
+    const rows = await this.deps.db.$queryRaw<Array<{ enabled: boolean; ttl: number | null; threshold: number | null; epoch: number; corpus: number | null; policy: unknown; policy_version: number | null }>>`
       SELECT t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
-             t.cache_epoch AS epoch, cv.version AS corpus
-      FROM tenant t LEFT JOIN corpus_version cv ON cv.tenant_id = t.id WHERE t.id = ${tenantId}::uuid`;
+             t.cache_epoch AS epoch, cv.version AS corpus, gp.policy, gp.version AS policy_version
+      FROM tenant t
+      LEFT JOIN corpus_version cv ON cv.tenant_id = t.id
+      LEFT JOIN LATERAL (SELECT policy, version FROM guardrail_policy WHERE tenant_id = t.id ORDER BY version DESC LIMIT 1) gp ON true
+      WHERE t.id = ${tenantId}::uuid`;
     const row = rows[0];
     if (!row) return undefined;
-    const { policyVersion } = await currentPolicy(this.deps.db, tenantId);
+    const { policyVersion } = policyFromRow(row.policy_version === null ? null : { policy: row.policy, version: row.policy_version });
     return {
       enabled: row.enabled,
       ttlSeconds: row.ttl ?? this.deps.settings.ttlSeconds,

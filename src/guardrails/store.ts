@@ -8,7 +8,11 @@ import { openVault, sealVault } from './vault';
 /** Guardrail state in Postgres: versioned tenant policies and per-run vaults. */
 
 export async function currentPolicy(db: Db, tenantId: string): Promise<RecordedPolicy> {
-  const row = await db.guardrailPolicy.findFirst({ where: { tenantId }, orderBy: { version: 'desc' } });
+  return policyFromRow(await db.guardrailPolicy.findFirst({ where: { tenantId }, orderBy: { version: 'desc' } }));
+}
+
+/** The recorded policy from the tenant's latest policy row (none: the default), for callers that read it in a larger query. */
+export function policyFromRow(row: { policy: unknown; version: number } | null | undefined): RecordedPolicy {
   return row ? recordPolicy(GuardrailPolicy.parse(row.policy), row.version) : recordPolicy(DEFAULT_POLICY, null);
 }
 

@@ -170,14 +170,17 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       const { tenantId } = caller;
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       // The release policy may send this run to a candidate model or prompt variants.
-      const planned = await planRunVersions(
-        { db, config },
-        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
-      );
+      const requestedOnFailure = body.onFailure;
+      // Independent reads, side by side: each is a round trip on the request's path.
+      const [planned, onFailure] = await Promise.all([
+        planRunVersions(
+          { db, config },
+          { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+        ),
+        requestedOnFailure ?? tenantOnFailure(db, tenantId),
+      ]);
       const { options } = planned;
       const model = options.model;
-      const requestedOnFailure = body.onFailure;
-      const onFailure = requestedOnFailure ?? (await tenantOnFailure(db, tenantId));
       const prepared = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options, onFailure, callerKeyId: caller.keyId });
       const workflow = prepared.type === 'answer' ? { ...prepared, input: { ...prepared.input, cache } } : prepared;
       const hash = inputHash({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) });

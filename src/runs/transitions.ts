@@ -20,6 +20,14 @@ function withExecution(execution: string): Prisma.Sql {
                       ELSE array_append(COALESCE(executions, '{}'), ${execution}::text) END`;
 }
 
+function completedSql(ref: RunRef, execution: string, result: unknown, model: string | undefined, cache?: CacheHitInfo): Prisma.Sql {
+  return Prisma.sql`
+      UPDATE run SET status = 'completed', result = ${JSON.stringify(result)}::jsonb, error = NULL,
+             model = COALESCE(${model ?? null}, model), completed_at = now(), ${withExecution(execution)}, updated_at = now(),
+             cache = COALESCE(${cache ? JSON.stringify(cache) : null}::jsonb, cache)
+      WHERE ${writableBy(ref, execution)}`;
+}
+
 /**
  * The transitions a run's own workflow makes, written by its activities with the Temporal execution
  * they run in. Each is one conditional UPDATE, so a re-delivered write changes nothing the second
@@ -34,6 +42,17 @@ export function createRunTransitions(db: Db) {
       UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
              completed_at = NULL, ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}`,
+
+    /**
+     * `running`, returning the run's input in the same statement: the answer workflow's first step
+     * (guardInput) reads the question anyway, so marking the run costs no extra round trip. No row
+     * when the run is not writable by this execution (the caller then reads the input alone).
+     */
+    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown }>>`
+      UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
+             completed_at = NULL, ${withExecution(execution)}, updated_at = now()
+      WHERE ${writableBy(ref, execution)}
+      RETURNING input`,
 
     needsAttention: (ref: RunRef, execution: string, error: RunError) => db.$executeRaw`
       UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(error)}::jsonb, ${withExecution(execution)}, updated_at = now()
@@ -53,11 +72,11 @@ export function createRunTransitions(db: Db) {
      * For the ledger's transaction: the run is `completed` together with its last step's row.
      * `cache`: the answer came from the result cache (kept on the row for reads and usage).
      */
-    completed: (ref: RunRef, execution: string, result: unknown, model: string | undefined, cache?: CacheHitInfo): Prisma.PrismaPromise<number> => db.$executeRaw`
-      UPDATE run SET status = 'completed', result = ${JSON.stringify(result)}::jsonb, error = NULL,
-             model = COALESCE(${model ?? null}, model), completed_at = now(), ${withExecution(execution)}, updated_at = now(),
-             cache = COALESCE(${cache ? JSON.stringify(cache) : null}::jsonb, cache)
-      WHERE ${writableBy(ref, execution)}`,
+    completed: (ref: RunRef, execution: string, result: unknown, model: string | undefined, cache?: CacheHitInfo): Prisma.PrismaPromise<number> =>
+      db.$executeRaw`${completedSql(ref, execution, result, model, cache)}`,
+
+    /** The same UPDATE as SQL, for the ledger to run in one statement with the step's `completed` row (storeResult). */
+    completedSql,
   };
 }
 

@@ -1,17 +1,22 @@
-import { ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FailureType, type AnswerResult, type AnswerWorkflowInput, type ContextChunk, type GuardrailTrace } from '../shared';
-import { keelActivities } from './profiles';
+import { keelActivities, keelLocalActivities } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
 import { produceAnswer } from './strategies';
 
 const act = keelActivities();
+const local = keelLocalActivities();
 
 /** Answer a question: input guardrails, retrieval (screened), the model, output guardrails, store the result. */
 export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> {
   const { runId, tenantId } = input;
   const run = trackRun(input);
   const { setStatus, step } = run;
+  // Lean orchestration (docs/lean-orchestration.md): guardInput marks the run running, and the
+  // run-row and cache writes are local activities. Runs recorded before it replay the old commands.
+  const lean = patched('answer-lean-v1');
+  const book = lean ? local : act;
 
   let lookup: Awaited<ReturnType<Activities['cacheLookup']>> | undefined;
 
@@ -19,19 +24,19 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
   const block = async (stepName: string, reasons: unknown[]): Promise<never> => {
     setStatus('blocked');
     const error = { type: FailureType.guardrailBlocked, message: 'Blocked by guardrails', step: stepName, reasons };
-    await act.markRunFinished({ runId, tenantId, status: 'blocked', error });
+    await book.markRunFinished({ runId, tenantId, status: 'blocked', error });
     throw ApplicationFailure.nonRetryable(error.message, FailureType.guardrailBlocked, { reasons });
   };
 
   setStatus('running');
   try {
-    await act.markRunRunning({ runId, tenantId });
+    if (!lean) await act.markRunRunning({ runId, tenantId });
     // Guardrails (src/guardrails): runs recorded before them replay the sanitize-only path.
-    const guarded = patched('guardrails-v1');
+    const guarded = lean || patched('guardrails-v1');
     let question: string;
     let guard: Awaited<ReturnType<Activities['guardInput']>> | undefined;
     if (guarded) {
-      guard = await step('guardInput', () => act.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) }));
+      guard = await step('guardInput', () => act.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}), ...(lean ? { markRunning: true } : {}) }));
       if (guard.blocked.length > 0) await block('guardInput', guard.blocked);
       question = guard.text;
     } else {
@@ -41,19 +46,19 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
       throw ApplicationFailure.nonRetryable('The question is empty after sanitizing', 'InvalidInput');
     }
     // Runs recorded before the cache existed replay without it (test/fixtures/histories).
-    if (patched('answer-cache')) {
+    if (lean || patched('answer-cache')) {
       lookup = await step('cacheLookup', () => act.cacheLookup({ runId, tenantId, question, options: input.options, control: input.cache }));
       const hit = lookup.hit;
       if (hit) {
         const info = { kind: hit.kind, originalRunId: hit.originalRunId, ageSeconds: hit.ageSeconds, ...(hit.similarity !== undefined ? { similarity: hit.similarity } : {}) };
         const cached = { ...hit.result, cache: info };
-        await step('storeResult', () => act.storeResult({ runId, tenantId, result: cached, model: cached.model, cache: info }));
+        await step('storeResult', () => book.storeResult({ runId, tenantId, result: cached, model: cached.model, cache: info }));
         setStatus('completed');
         return cached;
       }
     }
     // Runs recorded before retrieval existed replay without it (test/fixtures/histories).
-    let context: ContextChunk[] = patched('answer-retrieval')
+    let context: ContextChunk[] = lean || patched('answer-retrieval')
       ? await step('retrieveContext', () => act.retrieveContext({ runId, tenantId, query: question }))
       : [];
     const trace: GuardrailTrace | undefined = guard ? { policyVersion: guard.policy.policyVersion, decisions: [...guard.decisions] } : undefined;
@@ -69,7 +74,13 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     if (guard && trace && enclosure) {
       const texts = context.map((c) => c.text);
       const checkAnswer = (answer: string, retried: boolean, name: string) =>
-        step(name, () => act.guardOutput({ runId, tenantId, answer, context: texts, policy: guard.policy, enclosure, retried }));
+        step(name, () =>
+          act.guardOutput({
+            runId, tenantId, answer, context: texts, policy: guard.policy, enclosure, retried,
+            // A regenerated answer's check may follow a first check that sealed output PII: read the vault then.
+            ...(lean && !retried && guard.masked === 0 ? { vault: false, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) } : {}),
+          }),
+        );
       let checked = await checkAnswer(result.answer, false, 'guardOutput');
       trace.decisions.push(...checked.decisions);
       if (checked.regenerate) {
@@ -89,13 +100,13 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     // client that saw it complete and asks again is answered from the cache.
     if (ticket) {
       try {
-        await act.cacheStore({ runId, tenantId, question, ticket, result: final });
+        await book.cacheStore({ runId, tenantId, question, ticket, result: final, ...(lean ? { runStartedAtMs: workflowInfo().runStartTime.getTime() } : {}) });
       } catch (storeErr) {
         // The answer stands whether or not the cache kept it.
         if (isCancellation(storeErr)) throw storeErr;
       }
     }
-        await step('storeResult', () => act.storeResult({ runId, tenantId, result: final, model: final.model }));
+    await step('storeResult', () => book.storeResult({ runId, tenantId, result: final, model: final.model }));
     setStatus('completed');
     return final;
   } catch (err) {
@@ -105,7 +116,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     }
     // A blocked run has recorded its own end.
     if (!(err instanceof ApplicationFailure && err.type === FailureType.guardrailBlocked)) {
-      await recordRunFailure(err, run, (status, error) => act.markRunFinished({ runId, tenantId, status, error }));
+      await recordRunFailure(err, run, (status, error) => book.markRunFinished({ runId, tenantId, status, error }));
     }
     throw err;
   }

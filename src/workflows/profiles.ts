@@ -1,4 +1,4 @@
-import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type ActivityInterfaceFor, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FailureType, TaskQueue } from '../shared';
 
@@ -102,4 +102,23 @@ const ACTIVITY_PLAN: { [K in keyof Activities]: { profile: ActivityOptions; summ
 export function keelActivities(): ActivityInterfaceFor<Activities> {
   const entries = Object.entries(ACTIVITY_PLAN).map(([name, { profile, summary }]) => [name, proxyActivities<Activities>({ ...profile, summary })[name as keyof Activities]]);
   return Object.fromEntries(entries) as ActivityInterfaceFor<Activities>;
+}
+
+/**
+ * Bookkeeping that runs as local activities (issue 15, docs/lean-orchestration.md): writes of the
+ * run's own row and the cache entry, quick and idempotent, executed by the worker inside the
+ * workflow task that asks for them — no activity task through the server, one marker event instead
+ * of three. Steps that call a model, retrieve or check stay normal activities, each visible in the
+ * Web UI with its summary; these show as markers with the same summaries.
+ */
+const LOCAL_BOOKKEEPING = ['markRunFinished', 'storeResult', 'cacheStore'] as const;
+type LocalBookkeeping = Pick<Activities, (typeof LOCAL_BOOKKEEPING)[number]>;
+
+/** The same patience as `dbWrite`; retries past a minute wait on a server timer instead of in the worker. */
+const localDbWrite: LocalActivityOptions = { startToCloseTimeout: dbWrite.startToCloseTimeout, retry: dbWrite.retry, localRetryThreshold: '10s' };
+
+/** The bookkeeping activities as local activities, each with its Web UI summary. */
+export function keelLocalActivities(): ActivityInterfaceFor<LocalBookkeeping> {
+  const entries = LOCAL_BOOKKEEPING.map((name) => [name, proxyLocalActivities<LocalBookkeeping>({ ...localDbWrite, summary: ACTIVITY_PLAN[name].summary })[name]]);
+  return Object.fromEntries(entries) as ActivityInterfaceFor<LocalBookkeeping>;
 }

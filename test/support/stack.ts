@@ -13,7 +13,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -38,7 +38,7 @@ import { createLlmClient } from '../../src/llm/client';
 import { startModelServer, type ModelServer } from '../../src/model-server/server';
 import { createObjectStore, type ObjectStore } from '../../src/storage';
 import { TaskQueue, TERMINAL_STATUSES, type RunStatus } from '../../src/shared';
-import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig } from '../../src/worker/worker';
+import { alertWebhookFromConfig, createKeelWorkers, workerOptionsFromConfig, workflowBundle } from '../../src/worker/worker';
 import { Cleanup } from './cleanup';
 import { startRunReconciler } from '../../src/runs/reconciler';
 import { keelRunClosedHooks } from '../../src/runs/hooks';
@@ -249,7 +249,7 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
         dataConverter,
         ...(opts.production
           ? { maxConcurrentActivities: fromConfig.maxConcurrentActivities, llmMaxPerSecond: fromConfig.llmMaxPerSecond }
-          : { maxCachedWorkflows: 0 }),
+          : { maxCachedWorkflows: TEST_WORKFLOW_CACHE }),
         deps: {
           db: workerDb,
           llm,
@@ -329,8 +329,37 @@ async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestSta
       await waitForLog(api, 'api listening');
       return Object.assign(api, { baseUrl: `http://127.0.0.1:${apiPort}` });
     },
-    stop: () => cleanup.run(),
+    // The determinism guard for everything the tests ran: before teardown, the most recent closed
+    // workflows are replayed against the current code; a non-determinism error fails the test file.
+    stop: async () => {
+      const replayed = opts.workers === false ? undefined : await replayRecentHistories(temporal).catch((err: unknown) => err);
+      await cleanup.run();
+      if (replayed instanceof Error) throw replayed;
+    },
   };
+}
+
+/**
+ * The in-process workers' workflow cache in tests. Local activities (the answer workflow's
+ * bookkeeping, docs/lean-orchestration.md) need their workflow to stay cached while they run: with
+ * no cache, core buffers every other workflow task until a 10 s task timeout. Determinism is checked
+ * instead by replaying what ran (`replayRecentHistories`) and the recorded fixtures (test/replay.test.ts).
+ */
+const TEST_WORKFLOW_CACHE = 100;
+/** How many of a stack's most recent closed workflows are replayed when it stops. */
+const REPLAYED_PER_STACK = 30;
+
+/** Replays the stack's most recent closed workflows with today's code; throws on the first one that does not replay. */
+async function replayRecentHistories(temporal: Client): Promise<void> {
+  const histories = [];
+  for await (const w of temporal.workflow.list({ query: 'ExecutionStatus != "Running"' })) {
+    if (histories.length >= REPLAYED_PER_STACK) break;
+    histories.push({ workflowId: w.workflowId, history: await temporal.workflow.getHandle(w.workflowId, w.runId).fetchHistory() });
+  }
+  if (histories.length === 0) return;
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: temporal.options.dataConverter }, histories)) {
+    if (result.error) throw new Error(`workflow ${result.workflowId} does not replay with the current code: ${String(result.error)}`);
+  }
 }
 
 /** Runs workers and returns an idempotent stop; a worker that dies is reported, not swallowed. */
