@@ -46,7 +46,12 @@ async function main(): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// Exits when done: with the stack stopped, some handle (not a JS timer or socket; likely native) still keeps the
+// event loop alive, and the script sat idle after its summary until killed.
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { SCOPES } from '../src/auth/scopes';
-import { fuzzApi } from './support/fuzz';
+import { fuzzApi, sendAndCheck } from './support/fuzz';
+import { ResponseChecker, type OpenApiDoc } from './support/openapi-check';
 import { startStack, type TestStack } from './support/stack';
 
 const RUNS = Number(process.env.KEEL_FUZZ_RUNS ?? 300);
@@ -15,6 +16,24 @@ describe('fuzz: malformed requests derived from the OpenAPI document', function 
   });
   after(async () => {
     await stack?.stop();
+  });
+
+  it('checks what was sent: dot segments resolved by the client land on another route, answered as that route documents', async () => {
+    // Found by `npm run fuzz` (seeds 3 and 10): these went out as `DELETE /v1/admin/keys/` and
+    // `POST /v1/runs/retry`, whose 405s were held against the `{id}` operations they never reached.
+    const fuzzer = await stack.addTenant('fuzzer-dots', [...SCOPES]);
+    const checker = new ResponseChecker((await (await fetch(`${stack.baseUrl}/openapi.json`)).json()) as OpenApiDoc);
+    const auth = { authorization: `Bearer ${fuzzer.apiKey}` };
+    const cases: Array<[string, string, number]> = [
+      ['DELETE', '/v1/admin/keys/.', 405],
+      ['POST', '/v1/runs/./retry', 405],
+      ['GET', '/v1/runs/%2E', 200],
+      ['GET', '/v1/runs/..', 404],
+      ['GET', '/v1/documents/./', 200],
+    ];
+    for (const [method, path, status] of cases) {
+      assert.equal(await sendAndCheck(stack.baseUrl, checker, { method, path, headers: auth }), status, `${method} ${path}`);
+    }
   });
 
   it(`answers ${RUNS} fuzzed requests with no 5xx, problem+json for every rejection, and writes only what it accepted`, async () => {

@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 import type { DocumentBounds } from './bounds';
 import type { ChunkOptions, DocumentChunk, PageText } from './chunk';
@@ -39,8 +39,18 @@ export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = {
   maxHeapMb: 1_024,
 };
 
-/** Niceness of parsing processes: the worker's own event loop (every tenant's activities) gets the CPU first. */
-const PARSE_NICENESS = 10;
+/**
+ * How much nicer than its worker a parsing process runs, so the worker's own event loop (every
+ * tenant's activities) gets the CPU first. Relative, not absolute: a worker started under
+ * `nice -n 15` (tests, a batch host) would otherwise give its children a *higher* priority than
+ * itself, since root may lower a child's niceness.
+ */
+const PARSE_NICENESS_STEP = 10;
+
+/** The niceness for a parsing process of this process: PARSE_NICENESS_STEP above its own, at most 19. */
+export function parseNiceness(own = getPriority()): number {
+  return Math.min(19, own + PARSE_NICENESS_STEP);
+}
 
 /** Slots for parsing processes in this worker process: each may hold up to `maxHeapMb` of heap. */
 const slots = { busy: 0, waiting: [] as Array<() => void> };
@@ -99,7 +109,7 @@ async function runInChild(
       env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'production' },
     });
     try {
-      if (child.pid !== undefined) setPriority(child.pid, PARSE_NICENESS);
+      if (child.pid !== undefined) setPriority(child.pid, parseNiceness());
     } catch {
       // Not allowed here (some containers): the child runs at normal priority.
     }

@@ -66,7 +66,8 @@ const encode = (s: string) => encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\
 /** A path segment: mostly percent-encoded, sometimes raw (so broken escapes reach the router). */
 const segment = fc.oneof(
   text.map(encode),
-  fc.constantFrom('%E0%A4%A', '%ZZ', '%', '%2F..%2F', '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80', 'ffffffff-ffff-7fff-bfff-ffffffffffff'),
+  // Dot segments: fetch resolves them, so the request reaches another route (or the parent collection).
+  fc.constantFrom('%E0%A4%A', '%ZZ', '%', '%2F..%2F', '.', '..', '%2E', '0193a0f2-7c1e-7d3a-9b1e-2f4c5d6e7f80', 'ffffffff-ffff-7fff-bfff-ffffffffffff'),
 );
 
 function valueFor(p: Parameter): fc.Arbitrary<string> {
@@ -179,6 +180,48 @@ export function requestsFrom(doc: OpenApiDoc, apiKey: string): fc.Arbitrary<Fuzz
   return fc.oneof(...ops);
 }
 
+/**
+ * Sends one request and checks its answer: no 5xx, problem+json for every rejection, and a response
+ * the document allows for the operation the server routed it to. The path checked is the one sent:
+ * `fetch` resolves dot segments (`/v1/runs/./retry` goes out as `/v1/runs/retry`), and Express
+ * routes a trailing slash as if it were absent.
+ */
+export async function sendAndCheck(baseUrl: string, checker: ResponseChecker, req: FuzzRequest, result: FuzzResult = { requests: 0, byStatus: {}, accepted: {} }): Promise<number> {
+  const url = new URL(baseUrl + req.path);
+  const sent = url.pathname + url.search;
+  const res = await fetch(url, { method: req.method, headers: req.headers, body: req.body });
+  const raw = await res.text();
+  result.requests++;
+  result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
+  // Created something: 201/202 (a 200 to a POST is an idempotent replay that wrote nothing).
+  if ((res.status === 201 || res.status === 202) && req.method !== 'GET') {
+    const op = checker.operationFor(req.method, sent)?.template ?? sent;
+    result.accepted[`${req.method} ${op}`] = (result.accepted[`${req.method} ${op}`] ?? 0) + 1;
+  }
+  if (res.status >= 500) throw new Error(`${res.status} for ${req.method} ${sent}: ${raw.slice(0, 300)}`);
+  const type = res.headers.get('content-type') ?? '';
+  // A JSON content type must carry JSON; other bodies (metrics text) stay text, and the checker
+  // below verifies their content type is the one documented for the operation.
+  let parsed: unknown = raw || undefined;
+  if (/^application\/(?:[\w.+-]*\+)?json\b/.test(type)) {
+    try {
+      parsed = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      throw new Error(`${res.status} for ${req.method} ${sent} is not JSON: ${raw.slice(0, 200)}`);
+    }
+  }
+  if (res.status >= 400) {
+    if (!type.startsWith('application/problem+json')) throw new Error(`${res.status} for ${req.method} ${sent} is ${type}, not problem+json`);
+    const problem = parsed as { type?: unknown; status?: unknown; detail?: unknown };
+    if (typeof problem.type !== 'string' || !problem.type.startsWith('https://keel.dev/problems/') || problem.status !== res.status || typeof problem.detail !== 'string') {
+      throw new Error(`${res.status} for ${req.method} ${sent}: not a problem body: ${raw.slice(0, 200)}`);
+    }
+  }
+  const mismatches = checker.check(req.method, sent, res.status, type, parsed);
+  if (mismatches.length) throw new Error(mismatches.join('; '));
+  return res.status;
+}
+
 /** Sends `runs` fuzzed requests to `baseUrl`; throws (with fast-check's seed and shrunk case) on the first bad answer. */
 export async function fuzzApi(opts: { baseUrl: string; apiKey: string; runs: number; seed?: number }): Promise<FuzzResult> {
   const doc = (await (await fetch(`${opts.baseUrl}/openapi.json`)).json()) as OpenApiDoc;
@@ -186,36 +229,7 @@ export async function fuzzApi(opts: { baseUrl: string; apiKey: string; runs: num
   const result: FuzzResult = { requests: 0, byStatus: {}, accepted: {} };
   await fc.assert(
     fc.asyncProperty(requestsFrom(doc, opts.apiKey), async (req) => {
-      const res = await fetch(opts.baseUrl + req.path, { method: req.method, headers: req.headers, body: req.body });
-      const raw = await res.text();
-      result.requests++;
-      result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
-      // Created something: 201/202 (a 200 to a POST is an idempotent replay that wrote nothing).
-      if ((res.status === 201 || res.status === 202) && req.method !== 'GET') {
-        const op = checker.operationFor(req.method, req.path)?.template ?? req.path;
-        result.accepted[`${req.method} ${op}`] = (result.accepted[`${req.method} ${op}`] ?? 0) + 1;
-      }
-      if (res.status >= 500) throw new Error(`${res.status} for ${req.method} ${req.path}: ${raw.slice(0, 300)}`);
-      const type = res.headers.get('content-type') ?? '';
-      // A JSON content type must carry JSON; other bodies (metrics text) stay text, and the checker
-      // below verifies their content type is the one documented for the operation.
-      let parsed: unknown = raw || undefined;
-      if (/^application\/(?:[\w.+-]*\+)?json\b/.test(type)) {
-        try {
-          parsed = raw ? JSON.parse(raw) : undefined;
-        } catch {
-          throw new Error(`${res.status} for ${req.method} ${req.path} is not JSON: ${raw.slice(0, 200)}`);
-        }
-      }
-      if (res.status >= 400) {
-        if (!type.startsWith('application/problem+json')) throw new Error(`${res.status} for ${req.method} ${req.path} is ${type}, not problem+json`);
-        const problem = parsed as { type?: unknown; status?: unknown; detail?: unknown };
-        if (typeof problem.type !== 'string' || !problem.type.startsWith('https://keel.dev/problems/') || problem.status !== res.status || typeof problem.detail !== 'string') {
-          throw new Error(`${res.status} for ${req.method} ${req.path}: not a problem body: ${raw.slice(0, 200)}`);
-        }
-      }
-      const mismatches = checker.check(req.method, req.path, res.status, type, parsed);
-      if (mismatches.length) throw new Error(mismatches.join('; '));
+      await sendAndCheck(opts.baseUrl, checker, req, result);
     }),
     { numRuns: opts.runs, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) },
   );

@@ -26,7 +26,8 @@ export class ResponseChecker {
     addFormats(this.ajv);
     this.templates = Object.keys(doc.paths).map((template) => ({
       template,
-      pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      // Express routes `/v1/runs/` as `/v1/runs` (non-strict routing).
+      pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
     }));
   }
 

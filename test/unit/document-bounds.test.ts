@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import path from 'node:path';
 import { checkJsonDepth, checkMarkupDepth, checkPdfStreams, checkZip, expansionBudget, MIN_RATIO_FLOOR_BYTES } from '../../src/documents/bounds';
 import { chunkPages } from '../../src/documents/chunk';
 import { DocumentRejectedError } from '../../src/documents/extract';
-import { chunkInSandbox, DEFAULT_DOCUMENT_LIMITS, extractPages, type DocumentLimits } from '../../src/documents/sandbox';
+import { chunkInSandbox, DEFAULT_DOCUMENT_LIMITS, extractPages, parseNiceness, type DocumentLimits } from '../../src/documents/sandbox';
 import { DEFAULT_RESTART_POLICY, restartDelay } from '../../src/dev/restart-policy';
 import { deepHtml, deepJson, docxBomb, manyPagesPdf, pdfFlateBomb } from '../support/hostile-documents';
 
@@ -100,6 +102,31 @@ describe('document sandbox: parsing in a bounded child process', function () {
     controller.abort(new Error('cancelled by Temporal'));
     await assert.rejects(parse, /cancelled by Temporal/);
     assert.ok(ticks >= 5, `the event loop ran ${ticks} ticks in 300 ms`);
+  });
+
+  it("a parsing process runs ten steps nicer than its worker, whatever the worker's own niceness", async () => {
+    assert.deepEqual([0, 5, 9, 15, 19].map((own) => parseNiceness(own)), [10, 15, 19, 19, 19]);
+    const big = Buffer.from(`<html><body>${'<p>some words to convert</p>'.repeat(400_000)}</body></html>`);
+    const controller = new AbortController();
+    const parse = extractPages('html', big, { limits: limits(), startPage: 1, signal: controller.signal, ...collect() });
+    const children = () => {
+      try {
+        return execFileSync('ps', ['-o', 'ni=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('parse-process'));
+      } catch {
+        return [];
+      }
+    };
+    let seen: string[] = [];
+    for (let i = 0; i < 100 && seen.length === 0; i++) {
+      seen = children();
+      if (seen.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    controller.abort(new Error('done looking'));
+    await assert.rejects(parse, /done looking/);
+    assert.equal(seen.length, 1, 'one parsing process');
+    // Under `nice -n 15` (how tests run here), an absolute niceness of 10 would have outranked this process.
+    assert.equal(Number(seen[0]!.trim().split(/\s+/)[0]), parseNiceness(getPriority()));
+    assert.ok(Number(seen[0]!.trim().split(/\s+/)[0]) > getPriority() || getPriority() === 19);
   });
 
   it('chunks in a child exactly as in-process chunking does', async () => {
