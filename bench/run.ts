@@ -9,6 +9,7 @@ import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
 import { guardrails } from './guardrails';
 import { burst } from './burst';
+import { cache } from './cache';
 import { Cleanup } from '../test/support/cleanup';
 import { describeError } from './load';
 import { loadBenchOptions } from './options';
@@ -16,7 +17,7 @@ import { collectEnvironment, loadAverage, renderMarkdown, writeResults, type Ben
 import type { Section, SectionReport } from './section';
 import { startBenchStack, type BenchStack } from './stack';
 
-const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio, guardrails];
+const sections: Section[] = [answerOverhead, burst, ingestion, answerModelRatio, guardrails, cache];
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
