@@ -3,18 +3,19 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openScoringCache, readPairs, sampleRows, scorePairs, splitOf, type CacheScore } from '../scripts/cache-scoring';
 import { measureIndex } from './cache-index';
+import { describeError } from './load';
 import { timedKeelRun } from './runs';
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
 import { ratio, summarize } from './stats';
 
 const MODEL_LATENCY_MS = 500;
-const FULL_RUNS = 8;
+const FULL_RUNS = 5;
 const HITS_PER_RUN = 5;
 const INDEX_SIZES = [10_000, 100_000] as const;
 const INDEX_LOOKUPS = 200;
-/** Rows scored per file: the whole eval split and hard-negative file take ~2 min on this machine; the section's budget is ~60 s. */
-const PARAPHRASE_SAMPLE = 120;
-const HARD_NEGATIVE_SAMPLE = 120;
+/** Rows scored per file: the whole eval split and hard-negative file take ~2.5 min on this machine; the section's budget is ~60 s. */
+const PARAPHRASE_SAMPLE = 80;
+const HARD_NEGATIVE_SAMPLE = 100;
 
 const repoRoot = path.resolve(__dirname, '..');
 /** The shared paraphrase file sits next to the checkout (../shared) or next to a worktree's parent (../../shared). */
@@ -75,7 +76,7 @@ export const cache: Section = {
             hitRuns.push(hit.id);
           }
         } catch (err) {
-          errors.push(err instanceof Error ? err.message : String(err));
+          errors.push(describeError(err));
         }
       }
     } finally {
