@@ -1,8 +1,9 @@
 /**
- * `node --import tsx bench/cache-index.ts`: the semantic cache's in-process index at 10k and 100k
- * entries of one partition (384-d, like multilingual-e5-small). Vectors share a common direction,
- * as e5's do (unrelated questions sit at cosine ~0.75), and each lookup has one planted paraphrase
- * (cosine ~0.97) that must be the answer. Reports search p50/p99 and recall of the planted entry.
+ * The semantic cache's in-process index at 10k and 100k entries of one partition (384-d, like
+ * multilingual-e5-small). Vectors share a common direction, as e5's do (unrelated questions sit
+ * at cosine ~0.75), and each lookup has one planted paraphrase (cosine ~0.97) that must be the
+ * answer. Reports search p50/p99 and recall of the planted entry. `measureIndex` is the bench's
+ * cache section's index row; `node --import tsx bench/cache-index.ts` runs it alone.
  */
 import { VectorPartition } from '../src/cache/vector-partition';
 
@@ -38,7 +39,20 @@ function percentile(xs: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-for (const size of [10_000, 100_000]) {
+export interface IndexMeasure {
+  entries: number;
+  lookups: number;
+  searchMsP50: number;
+  searchMsP99: number;
+  recallOfPlanted: number;
+  meanCosineToUnrelated: number;
+  meanCosineToPlanted: number;
+  memoryMiB: number;
+}
+
+/** Fills one partition with `size` entries and times `lookups` searches at `threshold`. */
+export function measureIndex(size: number, lookups = 300, threshold = 0.955): IndexMeasure {
+  seed = 42;
   const partition = new VectorPartition(DIMS);
   const stored: Float32Array[] = [];
   const expires = Date.now() + 3_600_000;
@@ -49,7 +63,6 @@ for (const size of [10_000, 100_000]) {
   }
   const times: number[] = [];
   let found = 0;
-  const lookups = 300;
   let crowd = 0;
   let planted = 0;
   for (let k = 0; k < lookups; k++) {
@@ -58,13 +71,17 @@ for (const size of [10_000, 100_000]) {
     crowd += dot(query, stored[(target + 1) % size]!);
     planted += dot(query, stored[target]!);
     const t = performance.now();
-    const [best] = partition.search(query, 0.93, Date.now());
+    const [best] = partition.search(query, threshold, Date.now());
     times.push(performance.now() - t);
     if (best?.entryId === `e${target}`) found++;
   }
-  console.log(JSON.stringify({
+  return {
     entries: size, lookups, searchMsP50: Number(percentile(times, 50).toFixed(2)), searchMsP99: Number(percentile(times, 99).toFixed(2)),
     recallOfPlanted: found / lookups, meanCosineToUnrelated: Number((crowd / lookups).toFixed(3)), meanCosineToPlanted: Number((planted / lookups).toFixed(3)),
     memoryMiB: Math.round(process.memoryUsage().rss / 1048576),
-  }));
+  };
+}
+
+if (require.main === module) {
+  for (const size of [10_000, 100_000]) console.log(JSON.stringify(measureIndex(size)));
 }

@@ -9,6 +9,7 @@ import { answerModelRatio, ingestion } from './ai-pipeline';
 import { answerOverhead } from './answer-overhead';
 import { guardrails } from './guardrails';
 import { burst } from './burst';
+import { cache } from './cache';
 import { goals } from './goals';
 import { soak } from './soak';
 import { Cleanup } from '../test/support/cleanup';
@@ -20,7 +21,7 @@ import { startBenchStack, type BenchStack } from './stack';
 
 /** `npm run bench -- --soak` runs only the soak (10 minutes, not in CI) and writes bench/results/soak.{json,md}. */
 const soakOnly = process.argv.includes('--soak');
-const allSections: Section[] = soakOnly ? [soak] : [answerOverhead, burst, goals, ingestion, answerModelRatio, guardrails];
+const allSections: Section[] = soakOnly ? [soak] : [answerOverhead, burst, goals, ingestion, answerModelRatio, guardrails, cache];
 /** BENCH_SECTIONS=answer-overhead,burst: a subset, for profiling (BENCH_NODE_OPTIONS=--cpu-prof); the numbers are then partial. */
 const only = process.env.BENCH_SECTIONS?.split(',').map((s) => s.trim());
 const sections = only ? allSections.filter((s) => only.includes(s.id)) : allSections;

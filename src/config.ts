@@ -148,7 +148,7 @@ export const ConfigSchema = z.object({
 
   /** Result cache (src/cache, docs/caching.md); a tenant's own settings override TTL and threshold. */
   KEEL_CACHE_TTL_SECONDS: positiveInt.default(86_400),
-  KEEL_CACHE_SIMILARITY_THRESHOLD: z.coerce.number().min(0).max(1).default(0.93),
+  KEEL_CACHE_SIMILARITY_THRESHOLD: z.coerce.number().min(0).max(1).default(0.955),
   KEEL_CACHE_SEMANTIC_MAX_TEMPERATURE: z.coerce.number().min(0).max(2).default(0),
   KEEL_CACHE_LEASE_MS: positiveInt.default(60_000),
   KEEL_CACHE_SEMANTIC_MAX_ENTRIES: positiveInt.default(200_000),

@@ -186,6 +186,8 @@ export interface ExtractWorkflowInput {
   schema: Record<string, unknown>;
   schemaName?: string;
   options: ModelOptions;
+  /** The request's Cache-Control; absent (runs started before the extract cache) means look up and store. */
+  cache?: CacheControl;
   /** Absent in runs started before extract could pause, which means `fail`. */
   onFailure?: OnFailurePolicy;
 }
@@ -197,6 +199,8 @@ export interface ExtractResult {
   sections: number;
   repaired: boolean;
   model: string;
+  /** Set when this result was served from the cache (the same source text and schema extracted before). */
+  cache?: CacheHitInfo;
 }
 /** Live progress, readable while the run is in flight. */
 export interface RunProgress {

@@ -72,7 +72,7 @@ describe('result cache: exact and semantic tiers, isolation, governance, single 
     assert.equal(paraphrase.status, 202, 'a paraphrase is no exact hit: the run starts');
     assert.equal(paraphrase.run.result?.cache?.kind, 'semantic');
     assert.equal(paraphrase.run.result?.cache?.originalRunId, original.run.id);
-    assert.ok((paraphrase.run.result?.cache?.similarity ?? 0) >= 0.93);
+    assert.ok((paraphrase.run.result?.cache?.similarity ?? 0) >= stack.config.KEEL_CACHE_SIMILARITY_THRESHOLD);
     assert.equal(paraphrase.run.cache?.kind, 'semantic');
     assert.equal(chatCalls(stack), calls, 'no model call for a semantic hit');
     assert.ok((await metric(stack, 'worker', 'keel_cache_lookups_total', { cache: 'semantic', result: 'hit' })) >= 1);
@@ -178,6 +178,65 @@ describe('result cache: exact and semantic tiers, isolation, governance, single 
     assert.ok((purge.body.deleted ?? 0) > 0);
     const afterPurge = await ask(stack, question);
     assert.equal(afterPurge.status, 202);
+  });
+
+  it('answers a second extraction of the same source and schema from the cache; another schema, no-cache or a new document version misses', async () => {
+    interface ExtractRun {
+      id: string;
+      status: string;
+      error: unknown;
+      cache?: { kind: string; originalRunId: string } | null;
+      result?: { data: unknown; cache?: { kind: string; originalRunId: string } } | null;
+      steps: Array<{ step: string }>;
+    }
+    const extract = async (input: Record<string, unknown>, headers?: Record<string, string>): Promise<ExtractRun> => {
+      const res = await http<{ id: string }>(stack, 'POST', '/v1/runs', { body: { type: 'extract', input }, ...(headers ? { headers } : {}) });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const run = await waitForRun<ExtractRun>(stack, res.body.id, 90_000);
+      assert.equal(run.status, 'completed', JSON.stringify(run.error));
+      return run;
+    };
+    const schema = { type: 'object', properties: { allowance: { type: 'string' } }, required: ['allowance'] };
+    const text = 'The daily meal allowance for trips abroad is thirty euros.';
+    const first = await extract({ text, schema });
+    assert.equal(first.result?.cache, undefined);
+
+    let calls = chatCalls(stack);
+    // The same schema with its keys in another order is the same schema.
+    const again = await extract({ text, schema: { required: ['allowance'], properties: { allowance: { type: 'string' } }, type: 'object' } });
+    assert.equal(again.result?.cache?.kind, 'exact');
+    assert.equal(again.result?.cache?.originalRunId, first.id);
+    assert.equal(again.cache?.originalRunId, first.id);
+    assert.deepEqual(again.result?.data, first.result?.data);
+    assert.equal(chatCalls(stack), calls, 'no model call for a cached extraction');
+    assert.ok(!again.steps.some((s) => s.step === 'extractSection'));
+    assert.ok(again.steps.some((s) => s.step === 'cacheLookup'));
+
+    const otherSchema = await extract({ text, schema: { ...schema, properties: { allowance: { type: 'string' }, currency: { type: 'string' } } } });
+    assert.equal(otherSchema.result?.cache, undefined);
+    const fresh = await extract({ text, schema }, { 'cache-control': 'no-cache' });
+    assert.equal(fresh.result?.cache, undefined);
+    assert.ok(chatCalls(stack) >= calls + 2, 'another schema and no-cache both ran the model');
+
+    const uploadVersion = async (content: string, documentId?: string) => {
+      const form = new FormData();
+      if (documentId) form.append('documentId', documentId);
+      form.append('file', new Blob([content], { type: 'text/plain' }), 'allowances.txt');
+      const up = await http<{ id: string; ingestRunId: string }>(stack, 'POST', '/v1/documents', { form });
+      assert.equal(up.status, 202, JSON.stringify(up.body));
+      assert.equal((await waitForRun(stack, up.body.ingestRunId, 90_000)).status, 'completed');
+      return up.body.id;
+    };
+    const documentId = await uploadVersion('Meal allowance abroad: thirty euros a day.');
+    const fromDocument = await extract({ documentId, schema });
+    assert.equal(fromDocument.result?.cache, undefined);
+    calls = chatCalls(stack);
+    assert.equal((await extract({ documentId, schema })).result?.cache?.originalRunId, fromDocument.id);
+    assert.equal(chatCalls(stack), calls);
+    await uploadVersion('Meal allowance abroad: forty euros a day.', documentId);
+    const newVersion = await extract({ documentId, schema });
+    assert.equal(newVersion.result?.cache, undefined, "a new version is another source text");
+    assert.ok(chatCalls(stack) > calls);
   });
 
   it('keeps the tenant\'s opt-out', async () => {

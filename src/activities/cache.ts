@@ -1,13 +1,46 @@
 import { Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
 import type { CacheControl, CacheTicket, ResultCache, RunLookup } from '../cache';
+import type { ExtractLookup } from '../cache/result-cache';
 import type { Db } from '../db/client';
-import type { AnswerResult, ModelOptions } from '../shared';
+import type { AnswerResult, ExtractResult, ExtractSource, ModelOptions } from '../shared';
 import { withLedger } from './ledger';
 
 export interface CacheActivityDeps {
   db: Db;
   /** Unset: no cache (lookups miss, nothing is stored). */
   cache?: ResultCache;
+}
+
+/**
+ * What a run spent so far (a later hit saves this much), and how long it has taken. `startedAtMs`:
+ * when the run started, if the caller knows (the lean answer workflow passes its start), saving a
+ * read of the run row.
+ */
+async function spent(db: Db, runId: string, tenantId: string, startedAtMs?: number): Promise<{ tokens: number; costUsd: number; latencyMs: number }> {
+  const [sum, run] = await Promise.all([
+    db.runStep.aggregate({ where: { runId, tenantId }, _sum: { tokensIn: true, tokensOut: true, costUsd: true } }),
+    startedAtMs === undefined ? db.run.findFirst({ where: { id: runId, tenantId }, select: { startedAt: true, createdAt: true } }) : undefined,
+  ]);
+  const since = startedAtMs ?? (run ? (run.startedAt ?? run.createdAt).getTime() : undefined);
+  return {
+    tokens: (sum._sum.tokensIn ?? 0) + (sum._sum.tokensOut ?? 0),
+    costUsd: Number(sum._sum.costUsd ?? 0),
+    latencyMs: since === undefined ? 0 : Date.now() - since,
+  };
+}
+
+/**
+ * What identifies an extraction's source text without reading it: a document's current version
+ * (its content hash), or inline text's content-addressed key.
+ */
+async function sourceId(db: Db, tenantId: string, source: ExtractSource): Promise<string | undefined> {
+  if ('textKey' in source) return `text:${source.textKey}`;
+  if ('text' in source) return `text:${createHash('sha256').update(source.text).digest('hex')}`;
+  const doc = await db.document.findFirst({ where: { id: source.documentId, tenantId, deletedAt: null }, select: { currentVersionId: true } });
+  if (!doc?.currentVersionId) return undefined;
+  const version = await db.documentVersion.findFirst({ where: { id: doc.currentVersionId, tenantId }, select: { sha256: true } });
+  return version ? `document-sha256:${version.sha256}` : undefined;
 }
 
 export function createCacheActivities(deps: CacheActivityDeps) {
@@ -31,19 +64,28 @@ export function createCacheActivities(deps: CacheActivityDeps) {
     async cacheStore(input: { runId: string; tenantId: string; question: string; ticket: CacheTicket; result: AnswerResult; runStartedAtMs?: number }): Promise<{ outcome: string }> {
       return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheStore' }, async (entry) => {
         if (!cache) return { outcome: 'off' };
-        const [spent, run] = await Promise.all([
-          db.runStep.aggregate({ where: { runId: input.runId, tenantId: input.tenantId }, _sum: { tokensIn: true, tokensOut: true, costUsd: true } }),
-          input.runStartedAtMs === undefined ? db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { startedAt: true, createdAt: true } }) : undefined,
-        ]);
-        const startedAtMs = input.runStartedAtMs ?? (run ? (run.startedAt ?? run.createdAt).getTime() : Date.now());
-        const saved = {
-          tokens: (spent._sum.tokensIn ?? 0) + (spent._sum.tokensOut ?? 0),
-          costUsd: Number(spent._sum.costUsd ?? 0),
-          latencyMs: Date.now() - startedAtMs,
-        };
+        const saved = await spent(db, input.runId, input.tenantId, input.runStartedAtMs);
         const ctx = Context.current();
         return { outcome: await cache.store({ ...input, saved, entry, signal: ctx.cancellationSignal }) };
       }, undefined, { recordStart: false });
+    },
+
+    /** An extract run's exact lookup: the same source text and schema extracted before with the same model, prompts and options. */
+    async extractCacheLookup(input: { runId: string; tenantId: string; source: ExtractSource; schema: Record<string, unknown>; options: ModelOptions; control?: CacheControl }): Promise<ExtractLookup> {
+      return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheLookup' }, async () => {
+        if (!cache) return {};
+        const id = await sourceId(db, input.tenantId, input.source);
+        if (!id) return {};
+        return cache.lookupExtract({ ...input, sourceId: id, control: input.control ?? { lookup: true, store: true } });
+      });
+    },
+
+    /** Offers a completed extract run's result to the cache. */
+    async extractCacheStore(input: { runId: string; tenantId: string; ticket: CacheTicket; result: ExtractResult }): Promise<{ outcome: string }> {
+      return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheStore' }, async () => {
+        if (!cache) return { outcome: 'off' };
+        return { outcome: await cache.storeExtract({ ...input, saved: await spent(db, input.runId, input.tenantId) }) };
+      });
     },
 
     /** A run that held the single-flight lease and failed lets identical runs go ahead at once. */

@@ -5,6 +5,7 @@ import type OpenAI from 'openai';
 import type { Db } from '../db/client';
 import type { ChunkOptions } from '../documents/chunk';
 import { cleanUpFailedVersion } from '../documents/cleanup';
+import { chunkEmbeddingInput } from '../documents/reembed';
 import { DocumentRejectedError } from '../documents/extract';
 import { chunkInSandbox, DEFAULT_DOCUMENT_LIMITS, extractPages, type DocumentLimits } from '../documents/sandbox';
 import { kindOfMediaType } from '../documents/media-type';
@@ -203,7 +204,7 @@ export function createIngestActivities(deps: IngestDeps) {
             select: { id: true, text: true, heading: true },
           });
           if (batch.length === 0) break;
-          const { vectors, model } = await embed(deps, entry, deps.embeddingModel, batch.map((c) => (c.heading ? `${c.heading}\n${c.text}` : c.text)), ctx.cancellationSignal);
+          const { vectors, model } = await embed(deps, entry, deps.embeddingModel, batch.map(chunkEmbeddingInput), ctx.cancellationSignal);
           await db.$transaction(batch.map((c, i) => db.chunk.update({ where: { id: c.id }, data: { embedding: vectors[i] ?? [], embeddingModel: model } })));
           done += batch.length;
           ctx.heartbeat({ embedded: done });

@@ -5,7 +5,8 @@ import { embed, HASHING_EMBEDDING_MODEL, type Embeddings } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
 import { loadPrompt } from '../llm/prompt-templates';
 import type { KeelMetrics } from '../metrics/metrics';
-import type { AnswerResult, CacheControl, ModelOptions } from '../shared';
+import { createHash } from 'node:crypto';
+import type { AnswerResult, CacheControl, ExtractResult, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
 import { policyFromRow } from '../guardrails/store';
 import { falseHitReason } from './guards';
@@ -36,6 +37,22 @@ export interface CacheSettings {
 }
 
 export type { CacheControl } from '../shared';
+
+/** An extract run's result, stored under its exact key (no semantic tier: the source is not a question). */
+export interface CachedExtract {
+  v: 1;
+  kind: 'extract';
+  result: ExtractResult;
+  runId: string;
+  createdAt: number;
+  saved: { tokens: number; costUsd: number; latencyMs: number };
+}
+
+/** What an extract lookup returns; the ticket crosses the workflow boundary, so hashes only. */
+export interface ExtractLookup {
+  hit?: { result: ExtractResult; originalRunId: string; ageSeconds: number };
+  ticket?: CacheTicket;
+}
 
 /** What is stored: masked content only, sealed with the payload keys. */
 export interface CachedValue {
@@ -111,8 +128,23 @@ const RELEASE_LEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redi
 
 /** Every prompt an answer run may send (strategies use judge, critique and revise), each at its file's version. */
 function answerPromptVersion(options: ModelOptions, dir: string): string {
-  return ['answer', 'judge', 'critique', 'revise'].map((id) => `${id}:${loadPrompt(id, options.prompts?.[id] ?? null, dir).version}`).join(',');
+  return promptVersions(['answer', 'judge', 'critique', 'revise'], options, dir);
 }
+
+function promptVersions(ids: string[], options: ModelOptions, dir: string): string {
+  return ids.map((id) => `${id}:${loadPrompt(id, options.prompts?.[id] ?? null, dir).version}`).join(',');
+}
+
+/** Key order does not change a JSON Schema's meaning; the hash must not depend on it. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export class CacheUnavailable extends Error {
   constructor(readonly op: string, cause: unknown) {
@@ -183,10 +215,15 @@ export class ResultCache {
   }
 
   private async readValue(tenantId: string, key: string): Promise<CachedValue | undefined> {
+    const value = await this.readSealed<CachedValue | CachedExtract>(tenantId, key);
+    return value && !('kind' in value) ? value : undefined;
+  }
+
+  private async readSealed<T extends { v: number }>(tenantId: string, key: string): Promise<T | undefined> {
     const bytes = await this.redisOp('get', () => this.deps.redis.getBuffer(this.k(tenantId, `x:${key}`)));
     if (!bytes) return undefined;
     try {
-      const value = await this.deps.sealer.unseal<CachedValue>(bytes);
+      const value = await this.deps.sealer.unseal<T>(bytes);
       return value.v === 1 ? value : undefined;
     } catch {
       // Sealed under a key that is no longer listed, or corrupt: a miss, and the entry goes.
@@ -196,13 +233,18 @@ export class ResultCache {
   }
 
   private hit(kind: 'exact' | 'semantic', value: CachedValue, startedAt: number, similarity?: number): CacheHit {
+    return { kind, value, ageSeconds: this.countHit(kind, value, startedAt), ...(similarity !== undefined ? { similarity } : {}) };
+  }
+
+  /** Counts a hit and what it saved; returns the entry's age in seconds. */
+  private countHit(kind: 'exact' | 'semantic', value: Pick<CachedValue, 'saved' | 'createdAt'>, startedAt: number): number {
     const m = this.deps.metrics;
     m?.cacheLookups.inc({ cache: kind, result: 'hit' });
     m?.cacheLookupDuration.observe({ cache: kind, result: 'hit' }, (performance.now() - startedAt) / 1000);
     m?.cacheTokensSaved.inc({ cache: kind }, value.saved.tokens);
     m?.cacheCostSaved.inc({ cache: kind }, value.saved.costUsd);
     m?.cacheLatencySaved.inc({ cache: kind }, Math.max(0, value.saved.latencyMs - (performance.now() - startedAt)) / 1000);
-    return { kind, value, ageSeconds: Math.max(0, Math.round((Date.now() - value.createdAt) / 1000)), ...(similarity !== undefined ? { similarity } : {}) };
+    return Math.max(0, Math.round((Date.now() - value.createdAt) / 1000));
   }
 
   private miss(kind: 'exact' | 'semantic', startedAt: number): void {
@@ -417,6 +459,55 @@ export class ResultCache {
     if (!ticket.leader) return;
     await this.deps.redis.eval(RELEASE_LEASE, 1, this.k(ticket.tenantId, `lease:${ticket.key}`), runId).catch(() => undefined);
     ticket.leader = false;
+  }
+
+  /**
+   * Extract runs, exact tier only: the same source text (`sourceId`, a hash of it or a
+   * content-addressed key) extracted with the same schema, model, prompts and options. No
+   * single flight: concurrent identical extractions each compute (they are rarer than repeated
+   * questions, and a document is extracted in sections the lease would have to span).
+   */
+  async lookupExtract(input: { tenantId: string; sourceId: string; schema: Record<string, unknown>; options: ModelOptions; control: CacheControl }): Promise<ExtractLookup> {
+    const t = await this.tenant(input.tenantId);
+    if (!t?.enabled) return {};
+    const key = exactKey(this.extractScope(input.tenantId, input.options, t), `${input.sourceId}:${sha256(canonicalJson(input.schema))}`);
+    const ticket: CacheTicket = { tenantId: input.tenantId, key, partition: null, ttlSeconds: t.ttlSeconds, leader: false, store: input.control.store };
+    if (!input.control.lookup) return { ticket };
+    const startedAt = performance.now();
+    try {
+      const value = await this.readSealed<CachedValue | CachedExtract>(input.tenantId, key);
+      if (value && 'kind' in value && value.kind === 'extract') {
+        return { hit: { result: value.result, originalRunId: value.runId, ageSeconds: this.countHit('exact', value, startedAt) } };
+      }
+      this.miss('exact', startedAt);
+      return { ticket };
+    } catch (err) {
+      if (err instanceof CacheUnavailable) return {};
+      throw err;
+    }
+  }
+
+  /** Stores a finished extract run's inline result; one held in object storage (`resultKey`) or holding unmasked PII is not cached. */
+  async storeExtract(input: { ticket: CacheTicket; runId: string; result: ExtractResult; saved: CachedExtract['saved'] }): Promise<'stored' | 'no-store' | 'pii' | 'too-large' | 'unavailable'> {
+    const { ticket } = input;
+    if (!ticket.store) return this.stored('no-store');
+    if (input.result.resultKey !== undefined || input.result.data === null) return this.stored('too-large');
+    if (unmaskedPii(JSON.stringify(input.result.data))) return this.stored('pii');
+    const value: CachedExtract = { v: 1, kind: 'extract', result: input.result, runId: input.runId, createdAt: Date.now(), saved: input.saved };
+    try {
+      await this.redisOp('set', async () => this.deps.redis.set(this.k(ticket.tenantId, `x:${ticket.key}`), await this.deps.sealer.seal(value), 'PX', ticket.ttlSeconds * 1000));
+      return this.stored('stored');
+    } catch (err) {
+      if (err instanceof CacheUnavailable) return 'unavailable';
+      throw err;
+    }
+  }
+
+  private extractScope(tenantId: string, options: ModelOptions, t: TenantCache): CacheScope {
+    return {
+      tenantId, runType: 'extract', model: options.model, promptVersion: promptVersions(['extract', 'repair'], options, this.deps.settings.promptsDir),
+      params: outputParams(options), corpusVersion: 0, retrieval: { topK: 0, embeddingModel: null }, policyVersion: t.policyVersion, epoch: t.epoch,
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
-import { ApplicationFailure, patched } from '@temporalio/workflow';
-import { FailureType, type ExtractResult, type ExtractSectionPart, type ExtractWorkflowInput } from '../shared';
+import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
+import type { CacheTicket } from '../cache/result-cache';
+import { FailureType, type CacheHitInfo, type ExtractResult, type ExtractSectionPart, type ExtractWorkflowInput } from '../shared';
 import { keelActivities } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
 
@@ -20,6 +21,22 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
     await act.markRunRunning({ runId, tenantId });
     const plan = await step('planExtraction', () => act.planExtraction({ tenantId, source }));
     const { sections } = plan;
+    // The same source text and schema extracted before: answered from the cache, no model call.
+    // Runs recorded before the extract cache replay without it (test/fixtures/histories).
+    let ticket: CacheTicket | undefined;
+    if (patched('extract-cache')) {
+      const lookup = await step('cacheLookup', () =>
+        act.extractCacheLookup({ runId, tenantId, source: plan.source ?? source, schema, options, ...(input.cache ? { control: input.cache } : {}) }),
+      );
+      if (lookup.hit) {
+        const info: CacheHitInfo = { kind: 'exact', originalRunId: lookup.hit.originalRunId, ageSeconds: lookup.hit.ageSeconds };
+        const cached: ExtractResult = { ...lookup.hit.result, cache: info };
+        await step('storeResult', () => act.storeResult({ runId, tenantId, result: cached, model: cached.model, cache: info }));
+        setStatus('completed');
+        return cached;
+      }
+      ticket = lookup.ticket;
+    }
     // Claim-check: sections read the text by key and range, large results travel as keys. Runs
     // recorded before (their plan has no ranges) go on passing the source and inline data.
     const claimCheck = patched('extract-claim-check');
@@ -55,6 +72,14 @@ export async function extract(input: ExtractWorkflowInput): Promise<ExtractResul
       throw ApplicationFailure.nonRetryable(`The merged sections do not match the schema: ${merged.errors.join('; ')}`, FailureType.extractionInvalid, { errors: merged.errors });
     }
     const result: ExtractResult = { data: merged.data, sections, repaired, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) };
+    if (ticket) {
+      try {
+        await act.extractCacheStore({ runId, tenantId, ticket, result });
+      } catch (storeErr) {
+        // The extraction stands whether or not the cache kept it.
+        if (isCancellation(storeErr)) throw storeErr;
+      }
+    }
     await step('storeResult', () => act.storeResult({ runId, tenantId, result, model: options.model, ...(merged.resultKey ? { resultKey: merged.resultKey } : {}) }));
     setStatus('completed');
     return result;

@@ -96,6 +96,8 @@ const ACTIVITY_PLAN: { [K in keyof Activities]: { profile: ActivityOptions; summ
   cacheLookup: { profile: cacheCall, summary: 'Look up the result cache (exact, then semantic)' },
   cacheStore: { profile: cacheCall, summary: 'Store the answer in the result cache' },
   cacheRelease: { profile: cacheCall, summary: "Release this run's single-flight cache lease" },
+  extractCacheLookup: { profile: cacheCall, summary: 'Look up the result cache (same source and schema)' },
+  extractCacheStore: { profile: cacheCall, summary: 'Store the extraction in the result cache' },
 };
 
 /** The activities as workflows call them, each with its own profile and Web UI summary. */

@@ -70,6 +70,36 @@ describe('false-hit guards', () => {
     assert.equal(falseHitReason('A collection of JS libraries.', 'A set of JavaScript libraries.'), undefined);
     assert.equal(falseHitReason('It works in two steps: 1) download, 2) generate.', 'It is a two-step process: download, then generate.'), undefined);
   });
+
+  it('refuse an opposite word, an ordinal or a different code name', () => {
+    assert.equal(falseHitReason('How do I enable two-factor authentication?', 'How do I disable two-factor authentication?'), 'negation');
+    assert.equal(falseHitReason('Can guests join the call without an account?', 'Can guests join the call with an account?'), 'negation');
+    assert.equal(falseHitReason('How do I lock the screen?', 'How do I unlock the screen?'), 'negation');
+    assert.equal(falseHitReason('Is the old endpoint still supported?', 'Is the old endpoint no longer supported?'), 'negation');
+    assert.equal(falseHitReason('How much is the late fee after the third reminder?', 'How much is the late fee after the second reminder?'), 'number');
+    assert.equal(falseHitReason('What does `add_column` do to the table?', 'What does `append_column` do to the table?'), 'identifier');
+    assert.equal(falseHitReason('Use `logging.get_verbosity()` to read the level.', 'Use `logging.set_verbosity()` to read the level.'), 'identifier');
+  });
+
+  it('let reworded negations, counts and names through when the rest is reworded too', () => {
+    // "not the same" → "different": the questions share little wording, so the negation alone does not refuse.
+    assert.equal(falseHitReason(
+      'Specifying a version that is different from your local version of the lib might cause compatibility issues.',
+      'Using a version of the lib that is not the same as your local version could lead to compatibility problems.',
+    ), undefined);
+    assert.equal(falseHitReason('A model decides whether a pair of sentences mean the same thing.', 'A classifier is trained to tell if two sentences have an identical meaning.'), undefined);
+    assert.equal(falseHitReason('You can find the INSTALLATIO page in the docs.', 'The docs contain the INSTALLATION page.'), undefined);
+    assert.equal(falseHitReason('The purpose of the datasets.AutomaticSpeechRecognition class is speech recognition.', 'The AutomaticSpeechRecognition class does speech recognition.'), undefined);
+    assert.equal(falseHitReason('Is the office open on Monday?', 'Is the office open on Mondays?'), undefined);
+    assert.equal(falseHitReason('A dataset builder class has a constructor.', 'The dataset builder class has a constructor method.'), undefined, '"constructor" is no number');
+    assert.equal(falseHitReason('Define a BuilderConfig subclass, e.g. for features.', 'A BuilderConfig subclass defines, for example, features.'), undefined, '"e.g." is no code name');
+  });
+
+  it('still refuse a flipped negation or an added count when the wording is the same', () => {
+    assert.equal(falseHitReason('Do interns get health insurance?', 'Do interns not get health insurance?'), 'negation');
+    assert.equal(falseHitReason('Do teams get a group discount?', 'Do teams of three get a group discount?'), 'number');
+    assert.equal(falseHitReason('How do I reset a password?', 'How do I reset a password older than 90 days?'), 'number');
+  });
 });
 
 describe('VectorPartition', () => {
