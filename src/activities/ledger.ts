@@ -58,6 +58,22 @@ function interruption(signal: AbortSignal): { type: string; message: string } | 
 export const LEDGER_WRITE_PATIENCE_MS = 30_000;
 
 /**
+ * A write that will fail the same way again: a constraint or data error (Prisma's P2xxx), not the
+ * database being unreachable. A raw statement's failure is P2010 whatever the cause, so its SQLSTATE
+ * decides: class 22 (data), 23 (constraint) and 42 (syntax, access) are bugs; anything else (a
+ * connection closed mid-statement has none) is weather.
+ */
+export function isPermanentWriteError(err: unknown): boolean {
+  if (!(err instanceof Prisma.PrismaClientKnownRequestError) || !err.code.startsWith('P2')) return false;
+  if (err.code === 'P2024') return false; // timed out waiting for a pooled connection
+  if (err.code !== 'P2010') return true;
+  // With @prisma/adapter-pg the SQLSTATE is the driver adapter error's `originalCode`.
+  const meta = err.meta as { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } } | undefined;
+  const sqlState = meta?.driverAdapterError?.cause?.originalCode ?? meta?.code;
+  return typeof sqlState === 'string' && /^(22|23|42)/.test(sqlState);
+}
+
+/**
  * Writes an attempt's outcome, riding out a Postgres outage: once a model call has answered (and
  * been billed), failing the attempt over a bookkeeping write would make Temporal call the model
  * again. Heartbeats while it waits so the attempt is not taken for dead. Constraint violations
@@ -70,7 +86,7 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } catch (err) {
-      const permanent = err instanceof Prisma.PrismaClientKnownRequestError && err.code.startsWith('P2');
+      const permanent = isPermanentWriteError(err);
       if (permanent || Date.now() + delay > until) throw err;
       ctx.heartbeat();
       await ctx.sleep(delay);
@@ -125,37 +141,32 @@ export async function withLedger<T>(
     if (done) return (done.output ?? undefined) as T;
   }
   const startedAt = new Date();
-  const where = { runId_workflowRunId_activityId_attempt: key };
+  const row = { ...key, tenantId: ids.tenantId, step: ids.step };
+  // Raw statements, not the ORM's upsert: every step writes here, and a compiled ORM query costs
+  // the worker several times the CPU of a tagged template (docs/lean-orchestration.md).
   if (recordStart) {
-    await db.runStep.upsert({
-      where,
-      create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, status: 'started', startedAt },
-      update: { status: 'started', startedAt },
-    });
+    await db.$executeRaw`
+      INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at)
+      VALUES (${randomUUID()}::uuid, ${row.runId}, ${row.tenantId}::uuid, ${row.workflowRunId}, ${row.activityId}, ${row.step}, ${row.attempt}, 'started', ${startedAt})
+      ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET status = 'started', started_at = EXCLUDED.started_at`;
   }
   const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
-  const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T) => {
-    const data = {
-      status,
-      endedAt,
-      latencyMs: endedAt.getTime() - startedAt.getTime(),
-      model: entry.usage.model ?? null,
-      tokensIn: entry.usage.tokensIn ?? null,
-      tokensOut: entry.usage.tokensOut ?? null,
-      costUsd: entry.usage.costUsd ?? null,
-      lineage: entry.lineage as Prisma.InputJsonObject,
-      ...(error === undefined ? {} : { error: status === 'cancelled' ? (error as Prisma.InputJsonObject) : errorSummary(error) }),
-      ...(output === undefined ? {} : { output: output as Prisma.InputJsonValue }),
-    };
-    return recordStart
-      ? db.runStep.update({ where, data })
-      : db.runStep.upsert({ where, create: { id: randomUUID(), ...key, tenantId: ids.tenantId, step: ids.step, startedAt, ...data }, update: { startedAt, ...data } });
-  };
+  const outcome = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T): LedgerOutcome => ({
+    ...row,
+    status,
+    startedAt,
+    endedAt,
+    entry,
+    error: error === undefined ? undefined : status === 'cancelled' ? error : errorSummary(error),
+    output,
+  });
+  const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
+    db.$executeRaw`${outcomeSql(outcome(status, error, endedAt, output))}`;
   try {
     const result = await fn(entry);
     const endedAt = new Date();
     await persistOutcome(async (): Promise<unknown> => {
-      if (opts.withCompleted) return completedWith(db, opts.withCompleted(result), { ...key, tenantId: ids.tenantId, step: ids.step, startedAt, endedAt, entry, output: result });
+      if (opts.withCompleted) return db.$executeRaw`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql(outcome('completed', undefined, endedAt, result))}`;
       const alongside = onSuccess?.(result) ?? [];
       // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
       return alongside.length > 0 ? db.$transaction([...alongside, finish('completed', undefined, endedAt, result)]) : finish('completed', undefined, endedAt, result);
@@ -170,25 +181,36 @@ export async function withLedger<T>(
   }
 }
 
-/** The `completed` ledger row, upserted in the same statement as `alongside` (a data-modifying CTE, run exactly once). */
-function completedWith(
-  db: Db,
-  alongside: Prisma.Sql,
-  row: { runId: string; workflowRunId: string; activityId: string; attempt: number; tenantId: string; step: string; startedAt: Date; endedAt: Date; entry: LedgerEntry; output: unknown },
-): Promise<number> {
-  const { usage, lineage } = row.entry;
-  const output = row.output === undefined ? null : JSON.stringify(row.output);
-  return db.$executeRaw`
-    WITH alongside AS (${alongside})
+interface LedgerOutcome {
+  runId: string;
+  workflowRunId: string;
+  activityId: string;
+  attempt: number;
+  tenantId: string;
+  step: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  startedAt: Date;
+  endedAt: Date;
+  entry: LedgerEntry;
+  error: unknown;
+  output: unknown;
+}
+
+/** An attempt's outcome as one upsert: the row whether or not its `started` row was written. */
+function outcomeSql(o: LedgerOutcome): Prisma.Sql {
+  const { usage, lineage } = o.entry;
+  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  return Prisma.sql`
     INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at, ended_at, latency_ms,
-                          tokens_in, tokens_out, model, cost_usd, lineage, output)
-    VALUES (${randomUUID()}::uuid, ${row.runId}, ${row.tenantId}::uuid, ${row.workflowRunId}, ${row.activityId}, ${row.step}, ${row.attempt},
-            'completed', ${row.startedAt}, ${row.endedAt}, ${row.endedAt.getTime() - row.startedAt.getTime()},
+                          tokens_in, tokens_out, model, cost_usd, lineage, error, output)
+    VALUES (${randomUUID()}::uuid, ${o.runId}, ${o.tenantId}::uuid, ${o.workflowRunId}, ${o.activityId}, ${o.step}, ${o.attempt},
+            ${o.status}, ${o.startedAt}, ${o.endedAt}, ${o.endedAt.getTime() - o.startedAt.getTime()},
             ${usage.tokensIn ?? null}::int, ${usage.tokensOut ?? null}::int, ${usage.model ?? null}, ${usage.costUsd ?? null}::numeric,
-            ${JSON.stringify(lineage)}::jsonb, ${output}::jsonb)
+            ${json(lineage)}::jsonb, ${json(o.error)}::jsonb, ${json(o.output)}::jsonb)
     ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET
-      status = 'completed', ended_at = EXCLUDED.ended_at, latency_ms = EXCLUDED.latency_ms, tokens_in = EXCLUDED.tokens_in,
-      tokens_out = EXCLUDED.tokens_out, model = EXCLUDED.model, cost_usd = EXCLUDED.cost_usd, lineage = EXCLUDED.lineage, output = EXCLUDED.output`;
+      status = EXCLUDED.status, ended_at = EXCLUDED.ended_at, latency_ms = EXCLUDED.latency_ms, tokens_in = EXCLUDED.tokens_in,
+      tokens_out = EXCLUDED.tokens_out, model = EXCLUDED.model, cost_usd = EXCLUDED.cost_usd, lineage = EXCLUDED.lineage,
+      error = EXCLUDED.error, output = EXCLUDED.output`;
 }
 
 /**
