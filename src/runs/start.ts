@@ -37,7 +37,10 @@ export async function startWorkflow(temporal: Client, run: RunWorkflow, meta: St
     typedSearchAttributes: [
       { key: SearchAttr.tenant, value: meta.tenantId },
       { key: SearchAttr.runType, value: run.type },
-      { key: SearchAttr.status, value: 'queued' },
+      // Running in Temporal's terms from the start; only Keel's row says `queued` until a worker
+      // picks the run up. Starting with `running` spares the answer workflow its first upsert
+      // (docs/lean-orchestration.md).
+      { key: SearchAttr.status, value: 'running' },
       ...(meta.model ? [{ key: SearchAttr.model, value: meta.model }] : []),
     ],
     staticSummary: meta.summary,

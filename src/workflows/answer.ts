@@ -28,7 +28,8 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     throw ApplicationFailure.nonRetryable(error.message, FailureType.guardrailBlocked, { reasons });
   };
 
-  setStatus('running');
+  // The start set KeelStatus `running` (src/runs/start.ts); older runs upsert it here as they did.
+  if (!lean) setStatus('running');
   try {
     if (!lean) await act.markRunRunning({ runId, tenantId });
     // Guardrails (src/guardrails): runs recorded before them replay the sanitize-only path.
