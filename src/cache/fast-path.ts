@@ -1,5 +1,5 @@
 import type { AnswerResult, CacheControl, CacheHitInfo, ModelOptions } from '../shared';
-import type { ResultCache } from './result-cache';
+import type { ResultCache, TenantCache } from './result-cache';
 
 export interface CachedAnswer {
   cache: CacheHitInfo;
@@ -16,11 +16,11 @@ export interface CachedAnswer {
  */
 export async function answerFromCache(
   cache: ResultCache,
-  req: { tenantId: string; question: string; options: ModelOptions; control: CacheControl },
+  req: { tenantId: string; question: string; options: ModelOptions; control: CacheControl; settings?: Promise<TenantCache | undefined> },
 ): Promise<CachedAnswer | undefined> {
   if (!req.control.lookup) return undefined;
   const startedAt = new Date();
-  const hit = await cache.lookupExact(req.tenantId, req.question, req.options);
+  const hit = await cache.lookupExact(req.tenantId, req.question, req.options, req.settings);
   if (!hit) return undefined;
   const info: CacheHitInfo = { kind: hit.kind, originalRunId: hit.value.runId, ageSeconds: hit.ageSeconds };
   return { cache: info, result: { ...hit.value.result, cache: info }, startedAt };

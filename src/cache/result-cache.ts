@@ -103,7 +103,7 @@ export interface ResultCacheDeps {
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
 
-interface TenantCache {
+export interface TenantCache {
   enabled: boolean;
   ttlSeconds: number;
   threshold: number;
@@ -256,9 +256,17 @@ export class ResultCache {
    * The API's fast path: the exact tier only (the API never calls a model, and a semantic
    * lookup needs an embedding). Undefined on a miss, when the tenant opted out, or with Redis down.
    */
-  async lookupExact(tenantId: string, question: string, options: ModelOptions): Promise<CacheHit | undefined> {
+  /**
+   * The tenant's cache settings, corpus version and policy version (what every key depends on), for
+   * a caller that reads them side by side with its other reads and passes them to `lookupExact`.
+   */
+  settingsFor(tenantId: string): Promise<TenantCache | undefined> {
+    return this.tenant(tenantId);
+  }
+
+  async lookupExact(tenantId: string, question: string, options: ModelOptions, settings?: Promise<TenantCache | undefined>): Promise<CacheHit | undefined> {
     const startedAt = performance.now();
-    const t = await this.tenant(tenantId);
+    const t = await (settings ?? this.tenant(tenantId));
     if (!t?.enabled) return undefined;
     try {
       const value = await this.readValue(tenantId, exactKey(this.scope(tenantId, options, t), question));

@@ -171,6 +171,9 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       // The release policy may send this run to a candidate model or prompt variants.
       const requestedOnFailure = body.onFailure;
+      // The cache fast path's tenant settings are read beside the release plan, not after it.
+      const cacheSettings = deps.cache && body.type === 'answer' && !idempotencyKey && cache.lookup ? deps.cache.settingsFor(tenantId) : undefined;
+      cacheSettings?.catch(() => undefined); // a failed read surfaces in the lookup, as before; never as an unhandled rejection
       // Independent reads, side by side: each is a round trip on the request's path.
       const [planned, onFailure] = await Promise.all([
         planRunVersions(
@@ -187,7 +190,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
         : { ...prepared, input: { ...prepared.input, cache } };
       const hash = inputHash({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) });
       if (deps.cache && workflow.type === 'answer' && !idempotencyKey) {
-        const hit = await answerFromCache(deps.cache, { tenantId, question: workflow.input.question, options, control: cache });
+        const hit = await answerFromCache(deps.cache, { tenantId, question: workflow.input.question, options, control: cache, ...(cacheSettings ? { settings: cacheSettings } : {}) });
         if (hit) {
           await recordCompleted({
             id, tenantId, type: 'answer', input: body.input, inputHash: hash, options: { ...options },
