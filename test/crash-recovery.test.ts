@@ -40,7 +40,14 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     const runId = created.body.id;
     await withPgClient(stack.config.DATABASE_URL, async (lock) => {
       const first = await worker();
-      await eventually(async () => ((await stack.db.run.findUnique({ where: { id: runId } }))?.status === 'running' ? true : undefined), 'run to start', 60_000);
+      // Wait for the workflow's own first write (guardInput marks the run running), not for the
+      // status alone: the new worker's reconciler may already have set `running` from Temporal's
+      // view, and a lock taken then would hold guardInput's UPDATE instead of storeResult's.
+      await eventually(
+        async () => ((await stack.db.runStep.findMany({ where: { runId, step: 'guardInput', status: 'completed' } })).length > 0 ? true : undefined),
+        'guardInput to complete',
+        60_000,
+      );
       // Holding the run row makes storeResult's UPDATE wait: the window between generate and
       // store. NO KEY: ledger rows that reference the run can still be inserted.
       await lock.query('BEGIN');
