@@ -59,8 +59,10 @@ export function createCacheActivities(deps: CacheActivityDeps) {
       }, undefined, { recordStart: false });
     },
 
-    /** Offers a completed run's result to the cache; refused for PII, `no-store` or an opted-out tenant. */
-    /** `runStartedAtMs`: when the workflow run started (the lean answer workflow passes it, saving a read of the run row). */
+    /**
+     * Offers a completed run's result to the cache; refused for PII, `no-store` or an opted-out tenant.
+     * `runStartedAtMs`: when the workflow run started (the lean answer workflow passes it, saving a read of the run row).
+     */
     async cacheStore(input: { runId: string; tenantId: string; question: string; ticket: CacheTicket; result: AnswerResult; runStartedAtMs?: number }): Promise<{ outcome: string }> {
       return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheStore' }, async (entry) => {
         if (!cache) return { outcome: 'off' };

@@ -13,7 +13,7 @@ import { currentPolicy, readVault, sealEntries, vaultUpsert } from '../guardrail
 import type { KeelMetrics } from '../metrics/metrics';
 import { createRunTransitions } from '../runs/transitions';
 import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
-import { withLedger } from './ledger';
+import { currentExecution, withLedger } from './ledger';
 
 export interface GuardrailDeps {
   db: Db;
@@ -81,7 +81,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
         { runId: input.runId, tenantId: input.tenantId, step: 'guardInput' },
         async () => {
           // `markRunning` (the lean answer workflow): the run turns `running` in the statement that reads its question.
-          const [marked] = input.markRunning ? await runs.runningWithInput(input, Context.current().info.workflowExecution?.runId ?? 'standalone') : [];
+          const [marked] = input.markRunning ? await runs.runningWithInput(input, currentExecution()) : [];
           const run = marked ?? (await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } }));
           const question = (run?.input as { question?: unknown } | null)?.question;
           if (typeof question !== 'string') throw ApplicationFailure.nonRetryable(`Run ${input.runId} has no question to check`, FailureType.runNotFound);

@@ -54,6 +54,9 @@ function interruption(signal: AbortSignal): { type: string; message: string } | 
   return message ? { type: 'Cancelled', message } : undefined;
 }
 
+/** The Temporal execution (run id) the current activity runs in: ledger rows and run-row transitions are written in its name. */
+export const currentExecution = (): string => Context.current().info.workflowExecution?.runId ?? 'standalone';
+
 /** How long an attempt keeps trying to record its outcome while Postgres is unreachable. */
 export const LEDGER_WRITE_PATIENCE_MS = 30_000;
 
@@ -128,7 +131,7 @@ export async function withLedger<T>(
   const info = Context.current().info;
   const key = {
     runId: ids.runId,
-    workflowRunId: info.workflowExecution?.runId ?? 'standalone',
+    workflowRunId: currentExecution(),
     activityId: info.activityId,
     attempt: info.attempt,
   };
@@ -221,6 +224,6 @@ function outcomeSql(o: LedgerOutcome): Prisma.Sql {
 export async function crashedAttempts(db: Db, runId: string): Promise<number> {
   const info = Context.current().info;
   return db.runStep.count({
-    where: { runId, workflowRunId: info.workflowExecution?.runId ?? 'standalone', activityId: info.activityId, attempt: { lt: info.attempt }, status: 'started' },
+    where: { runId, workflowRunId: currentExecution(), activityId: info.activityId, attempt: { lt: info.attempt }, status: 'started' },
   });
 }

@@ -6,34 +6,32 @@ import { createRunTransitions } from '../runs/transitions';
 import type { CacheHitInfo, RunStatus } from '../shared';
 import type { ObjectStore } from '../storage';
 import { readJson } from '../storage/claim-check';
-import { withLedger } from './ledger';
+import { currentExecution, withLedger } from './ledger';
 
 export type { RunError };
 
-/** The Temporal execution this activity runs in: the row's transitions are written in its name. */
-const execution = () => Context.current().info.workflowExecution?.runId ?? 'standalone';
 
 /** The workflow's own run-row transitions, through the run lifecycle's one set of writes (src/runs). */
 export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore) {
   const runs = createRunTransitions(db);
   return {
     async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
-      await runs.running(input, execution());
+      await runs.running(input, currentExecution());
     },
 
     async markRunFinished(input: { runId: string; tenantId: string; status: RunStatus; error?: RunError }): Promise<void> {
-      const changed = await runs.finished(input, execution(), input.status, input.error);
+      const changed = await runs.finished(input, currentExecution(), input.status, input.error);
       if (changed > 0) metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: input.status });
     },
 
     /** A step ran out of retries and the run waits for an operator (`onFailure: "pause"`). */
     async markRunNeedsAttention(input: { runId: string; tenantId: string; error: RunError }): Promise<void> {
-      await runs.needsAttention(input, execution(), input.error);
+      await runs.needsAttention(input, currentExecution(), input.error);
     },
 
     /** An operator chose retry or skip: the run works again and the pause's error is history. */
     async markRunResumed(input: { runId: string; tenantId: string }): Promise<void> {
-      await runs.resumed(input, execution());
+      await runs.resumed(input, currentExecution());
     },
 
     /**
@@ -52,7 +50,7 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
       // so a reader never sees a completed run with an open step.
       // One statement: the run's transition and the step's row (docs/lean-orchestration.md).
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, undefined, {
-        withCompleted: () => runs.completedSql(input, execution(), result, input.model, input.cache),
+        withCompleted: () => runs.completedSql(input, currentExecution(), result, input.model, input.cache),
       });
       metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
     },

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { AnswerResult, CacheControl, ExtractResult, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
 import { policyFromRow } from '../guardrails/store';
+import { canonicalJson } from '../runs/canonical-json';
 import { falseHitReason } from './guards';
 import { exactKey, outputParams, partitionKey, type CacheScope } from './key';
 import { unmaskedPii } from './pii';
@@ -135,15 +136,6 @@ function promptVersions(ids: string[], options: ModelOptions, dir: string): stri
   return ids.map((id) => `${id}:${loadPrompt(id, options.prompts?.[id] ?? null, dir).version}`).join(',');
 }
 
-/** Key order does not change a JSON Schema's meaning; the hash must not depend on it. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export class CacheUnavailable extends Error {
@@ -253,10 +245,6 @@ export class ResultCache {
   }
 
   /**
-   * The API's fast path: the exact tier only (the API never calls a model, and a semantic
-   * lookup needs an embedding). Undefined on a miss, when the tenant opted out, or with Redis down.
-   */
-  /**
    * The tenant's cache settings, corpus version and policy version (what every key depends on), for
    * a caller that reads them side by side with its other reads and passes them to `lookupExact`.
    */
@@ -264,6 +252,11 @@ export class ResultCache {
     return this.tenant(tenantId);
   }
 
+  /**
+   * The API's fast path: the exact tier only (the API never calls a model, and a semantic
+   * lookup needs an embedding). Undefined on a miss, when the tenant opted out, or with Redis down.
+   * `settings`: from `settingsFor`, when the caller started that read earlier.
+   */
   async lookupExact(tenantId: string, question: string, options: ModelOptions, settings?: Promise<TenantCache | undefined>): Promise<CacheHit | undefined> {
     const startedAt = performance.now();
     const t = await (settings ?? this.tenant(tenantId));

@@ -25,7 +25,7 @@ import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import { demaskForCaller } from '../guardrails/store';
 import type { ObjectStore } from '../storage';
 import { createOperatorActions } from './operator';
-import { prepareWorkflow, type PreparedWorkflow } from './prepare';
+import { prepareWorkflow } from './prepare';
 import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo } from './start';
 import { isTerminal } from './status';
 import { syncRun, type RunClosedHooks } from './sync';
@@ -184,10 +184,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       ]);
       const { options } = planned;
       const model = options.model;
-      const prepared = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options, onFailure, callerKeyId: caller.keyId });
-      const workflow: PreparedWorkflow = prepared.type === 'answer'
-        ? { ...prepared, input: { ...prepared.input, cache } }
-        : { ...prepared, input: { ...prepared.input, cache } };
+      const workflow = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options, onFailure, callerKeyId: caller.keyId, cache });
       const hash = inputHash({ type: body.type, input: body.input, options: body.options, ...(requestedOnFailure ? { onFailure } : {}) });
       if (deps.cache && workflow.type === 'answer' && !idempotencyKey) {
         const hit = await answerFromCache(deps.cache, { tenantId, question: workflow.input.question, options, control: cache, ...(cacheSettings ? { settings: cacheSettings } : {}) });

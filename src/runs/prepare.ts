@@ -4,7 +4,7 @@ import type { ObjectStore } from '../storage';
 import { extractTextKey } from '../storage/claim-check';
 import { checkSchema, schemaLimitsFromConfig } from '../extraction/schema-guard';
 import type { CreateRunRequest } from '../schemas/runs';
-import type { ExtractWorkflowInput, ModelOptions, OnFailurePolicy } from '../shared';
+import type { CacheControl, ExtractWorkflowInput, ModelOptions, OnFailurePolicy } from '../shared';
 import { HttpProblem, problems } from '../api/problem';
 import type { RunWorkflow } from './start';
 
@@ -16,9 +16,9 @@ export type PreparedWorkflow = Extract<RunWorkflow, { type: 'answer' | 'extract'
  */
 export async function prepareWorkflow(
   deps: { db: Db; config: Config; store: ObjectStore },
-  req: { tenantId: string; runId: string; body: CreateRunRequest; options: ModelOptions; onFailure: OnFailurePolicy; callerKeyId: string },
+  req: { tenantId: string; runId: string; body: CreateRunRequest; options: ModelOptions; onFailure: OnFailurePolicy; callerKeyId: string; cache: CacheControl },
 ): Promise<PreparedWorkflow> {
-  const { body, options, tenantId, runId, onFailure, callerKeyId } = req;
+  const { body, options, tenantId, runId, onFailure, callerKeyId, cache } = req;
   if (body.type === 'answer') {
     const errors: Array<{ path: string; message: string }> = [];
     if (options.n !== undefined && options.n > deps.config.KEEL_MAX_CANDIDATES) {
@@ -28,7 +28,7 @@ export async function prepareWorkflow(
       errors.push({ path: 'options.rounds', message: `must be at most ${deps.config.KEEL_MAX_REFINE_ROUNDS} (this deployment's limit)` });
     }
     if (errors.length > 0) throw problems.unprocessable(errors, 'body');
-    return { type: 'answer', input: { runId, tenantId, question: body.input.question, options, onFailure, callerKeyId } };
+    return { type: 'answer', input: { runId, tenantId, question: body.input.question, options, onFailure, callerKeyId, cache } };
   }
 
   // One of four shapes (see ExtractInput); read as one with optional fields.
@@ -65,6 +65,6 @@ export async function prepareWorkflow(
   }
   return {
     type: 'extract',
-    input: { runId, tenantId, source, schema: schema ?? {}, ...(input.schemaName ? { schemaName: input.schemaName } : {}), options, onFailure },
+    input: { runId, tenantId, source, schema: schema ?? {}, ...(input.schemaName ? { schemaName: input.schemaName } : {}), options, onFailure, cache },
   };
 }

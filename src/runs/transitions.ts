@@ -20,6 +20,11 @@ function withExecution(execution: string): Prisma.Sql {
                       ELSE array_append(COALESCE(executions, '{}'), ${execution}::text) END`;
 }
 
+/**
+ * The run `completed` with its result, as a statement for the ledger to run together with the
+ * step's `completed` row (storeResult). `cache`: the answer came from the result cache (kept on
+ * the row for reads and usage).
+ */
 function completedSql(ref: RunRef, execution: string, result: unknown, model: string | undefined, cache?: CacheHitInfo): Prisma.Sql {
   return Prisma.sql`
       UPDATE run SET status = 'completed', result = ${JSON.stringify(result)}::jsonb, error = NULL,
@@ -68,14 +73,6 @@ export function createRunTransitions(db: Db) {
              completed_at = now(), ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}`,
 
-    /**
-     * For the ledger's transaction: the run is `completed` together with its last step's row.
-     * `cache`: the answer came from the result cache (kept on the row for reads and usage).
-     */
-    completed: (ref: RunRef, execution: string, result: unknown, model: string | undefined, cache?: CacheHitInfo): Prisma.PrismaPromise<number> =>
-      db.$executeRaw`${completedSql(ref, execution, result, model, cache)}`,
-
-    /** The same UPDATE as SQL, for the ledger to run in one statement with the step's `completed` row (storeResult). */
     completedSql,
   };
 }
