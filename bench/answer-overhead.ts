@@ -32,6 +32,22 @@ function measure(results: Array<LoadResult<TimedRun>>): Measured {
 export const KEEL_PROCESSES: readonly ProcessName[] = ['api', 'worker', 'temporalServer'];
 export const BASELINE_PROCESSES: readonly ProcessName[] = ['baselineWorker', 'temporalServer'];
 
+/**
+ * Transactions the bench's database has committed or rolled back (every autocommit statement is
+ * one): a count of Postgres round trips that contention cannot blur, unlike CPU time. Backends
+ * publish their counts within about a second of going idle, so callers read it after a pause.
+ */
+async function pgTransactions(db: BenchContext['stack']['db']): Promise<number> {
+  const rows = await db.$queryRaw<Array<{ n: bigint }>>`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`;
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Mean history length of some completed workflows: what each run makes the Temporal server store. */
+async function historyEvents(client: BenchContext['stack']['observer'], ids: string[]): Promise<number> {
+  const lengths = await Promise.all(ids.map(async (id) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0));
+  return lengths.length ? lengths.reduce((a, b) => a + b, 0) / lengths.length : Number.NaN;
+}
+
 const fmt = (n: number | undefined, digits = 1) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 export const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : 'n/a');
 
@@ -63,6 +79,8 @@ export const answerOverhead: Section = {
     const base: Array<LoadResult<TimedRun>> = [];
     const keelCpu: CpuSample[] = [];
     const baseCpu: CpuSample[] = [];
+    const transactions = { keel: 0, baseline: 0 };
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 1_500));
     ctx.progress(`warming up: ${options.BENCH_WARMUP_RUNS} runs each (corpus: ${chunks} chunks)`);
     for (const warm of [
       await closedLoop(options.BENCH_WARMUP_RUNS, concurrency, baselineRun('warm-up')),
@@ -78,6 +96,8 @@ export const answerOverhead: Section = {
       const order = roundIndex % 2 === 0 ? (['baseline', 'keel'] as const) : (['keel', 'baseline'] as const);
       for (const which of order) {
         ctx.progress(`round ${roundIndex + 1}/${rounds}: ${n} ${which} runs, ${concurrency} in flight`);
+        await settle();
+        const xactsBefore = await pgTransactions(stack.db);
         const cpu = startCpuMeter(stack.processes);
         if (which === 'keel') {
           keel.push(await closedLoop(n, concurrency, (i) => keelRun(`r${roundIndex}`)(done + i)));
@@ -86,6 +106,9 @@ export const answerOverhead: Section = {
           base.push(await closedLoop(n, concurrency, (i) => baselineRun(`r${roundIndex}`)(done + i)));
           baseCpu.push(cpu());
         }
+        await settle();
+        // The reading itself and the reconciler's passes during the pauses are in Keel's count too.
+        transactions[which] += (await pgTransactions(stack.db)) - xactsBefore;
       }
     }
 
@@ -101,6 +124,16 @@ export const answerOverhead: Section = {
     };
     const k = withCpu(keel, keelCpu);
     const b = withCpu(base, baseCpu);
+    const work = {
+      keel: {
+        pgTransactionsPerRun: round(transactions.keel / Math.max(1, k.runs + k.failed), 1),
+        historyEventsPerRun: round(await historyEvents(stack.observer, keelRunIds.slice(0, 5)), 1),
+      },
+      baseline: {
+        pgTransactionsPerRun: round(transactions.baseline / Math.max(1, b.runs + b.failed), 1),
+        historyEventsPerRun: round(await historyEvents(stack.observer, base.flatMap((r) => r.samples.map((s) => s.id)).slice(0, 5)), 1),
+      },
+    };
     const keelCpuPerRun = sumOf(k.cpuPerRun, KEEL_PROCESSES);
     const baseCpuPerRun = sumOf(b.cpuPerRun, BASELINE_PROCESSES);
     const errors = [
@@ -142,6 +175,8 @@ export const answerOverhead: Section = {
       ['CPU (% of one core): API / worker / Temporal server', pct(k.cpu, KEEL_PROCESSES), `— / ${pct(b.cpu, BASELINE_PROCESSES)}`, ''],
       ['CPU per run (ms): API + worker + Temporal server', `${perRun(k.cpuPerRun, KEEL_PROCESSES)} = ${fmt(keelCpuPerRun)}`, `— + ${perRun(b.cpuPerRun, BASELINE_PROCESSES)} = ${fmt(baseCpuPerRun)}`, times(ratios.cpuPerRun)],
       ['CPU per run (ms): bench process (load generator, model server, client)', fmt(k.cpuPerRun.bench), fmt(b.cpuPerRun.bench), ''],
+      ['Postgres transactions per run (every statement outside a transaction is one)', fmt(work.keel.pgTransactionsPerRun), fmt(work.baseline.pgTransactionsPerRun), times(ratio(work.keel.pgTransactionsPerRun, work.baseline.pgTransactionsPerRun))],
+      ['Temporal history events per run', fmt(work.keel.historyEventsPerRun), fmt(work.baseline.historyEventsPerRun), times(ratio(work.keel.historyEventsPerRun, work.baseline.historyEventsPerRun))],
     ];
 
     return {
@@ -167,6 +202,7 @@ export const answerOverhead: Section = {
         baseline: { ...b, cpuPerRunTotalMs: baseCpuPerRun },
         perRound,
         ratios,
+        work,
         modelCalls: stack.model.counters().chat.completed,
       },
       failures: { count: failureCount, samples: failureSamples(errors) },
