@@ -180,6 +180,26 @@ describe('result cache: exact and semantic tiers, isolation, governance, single 
     assert.equal(afterPurge.status, 202);
   });
 
+  it('embeds the question once on a miss: the semantic lookup and retrieval share it, each step keeps its ledger row', async () => {
+    const form = new FormData();
+    form.append('file', new Blob(['Laptops for new hires are ordered by the workplace team two weeks before the start date.'], { type: 'text/plain' }), 'laptops.txt');
+    const upload = await http<{ ingestRunId: string }>(stack, 'POST', '/v1/documents', { form });
+    assert.equal(upload.status, 202);
+    assert.equal((await waitForRun(stack, upload.body.ingestRunId, 90_000)).status, 'completed');
+
+    const embeddings = () => stack.model.counters().embeddings.completed;
+    const before = embeddings();
+    const { run } = await answer(stack, 'Who orders laptops for new hires?');
+    assert.equal(embeddings() - before, 1, 'one embedding call for the lookup and retrieval together');
+    const rows = await stack.db.runStep.findMany({ where: { runId: run.id, step: { in: ['cacheLookup', 'retrieveContext'] } }, orderBy: { startedAt: 'asc' } });
+    assert.deepEqual(rows.map((r) => [r.step, r.status]), [['cacheLookup', 'completed'], ['retrieveContext', 'completed']]);
+    assert.ok((rows[0]!.tokensIn ?? 0) > 0, 'the lookup made the call and is billed for it');
+    assert.equal(rows[1]!.tokensIn, 0, 'retrieval reused the vector: no second bill');
+    assert.equal(rows[1]!.model, rows[0]!.model, 'retrieval records the model its vector came from');
+    const retrieved = (run.result as { retrieved?: Array<{ vectorRank: number | null }> } | null | undefined)?.retrieved ?? [];
+    assert.ok(retrieved.some((r) => r.vectorRank !== null), 'vector search ran on the shared embedding');
+  });
+
   it('answers a second extraction of the same source and schema from the cache; another schema, no-cache or a new document version misses', async () => {
     interface ExtractRun {
       id: string;

@@ -19,6 +19,7 @@ describe('workflow determinism: recorded histories replay', function () {
       'answer-best-of-n',
       'answer-cancelled',
       'answer-failed-and-retried',
+      'answer-lean-v1',
       'answer-normal',
       'answer-paused-and-resumed',
       'answer-refine',

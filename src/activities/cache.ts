@@ -4,7 +4,7 @@ import type { CacheControl, CacheTicket, ResultCache, RunLookup } from '../cache
 import type { ExtractLookup } from '../cache/result-cache';
 import type { Db } from '../db/client';
 import type { AnswerResult, ExtractResult, ExtractSource, ModelOptions } from '../shared';
-import { withLedger } from './ledger';
+import { withLedger, type LedgerOutcome } from './ledger';
 
 export interface CacheActivityDeps {
   db: Db;
@@ -43,6 +43,32 @@ async function sourceId(db: Db, tenantId: string, source: ExtractSource): Promis
   return version ? `document-sha256:${version.sha256}` : undefined;
 }
 
+/** What a completed answer run offers the cache: its question, lookup ticket and result. */
+export interface CacheStoreInput {
+  runId: string;
+  tenantId: string;
+  question: string;
+  ticket: CacheTicket;
+  result: AnswerResult;
+  /** When the workflow run started (the lean answer workflow passes it, saving a read of the run row). */
+  runStartedAtMs?: number;
+}
+
+/**
+ * The `cacheStore` step: offers a completed run's result to the cache, refused for PII, `no-store`
+ * or an opted-out tenant; one ledger row. `as`: when another activity does it (`storeResult`), which
+ * writes this row with its own.
+ */
+export function cacheStoreStep(deps: CacheActivityDeps, input: CacheStoreInput, as?: { part: string; defer: LedgerOutcome[] }): Promise<{ outcome: string }> {
+  const { db, cache } = deps;
+  return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheStore', ...(as ? { part: as.part } : {}) }, async (entry) => {
+    if (!cache) return { outcome: 'off' };
+    const saved = await spent(db, input.runId, input.tenantId, input.runStartedAtMs);
+    const ctx = Context.current();
+    return { outcome: await cache.store({ ...input, saved, entry, signal: ctx.cancellationSignal }) };
+  }, undefined, { recordStart: false, ...(as ? { defer: as.defer } : {}) });
+}
+
 export function createCacheActivities(deps: CacheActivityDeps) {
   const { db, cache } = deps;
   return {
@@ -59,17 +85,9 @@ export function createCacheActivities(deps: CacheActivityDeps) {
       }, undefined, { recordStart: false });
     },
 
-    /**
-     * Offers a completed run's result to the cache; refused for PII, `no-store` or an opted-out tenant.
-     * `runStartedAtMs`: when the workflow run started (the lean answer workflow passes it, saving a read of the run row).
-     */
-    async cacheStore(input: { runId: string; tenantId: string; question: string; ticket: CacheTicket; result: AnswerResult; runStartedAtMs?: number }): Promise<{ outcome: string }> {
-      return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheStore' }, async (entry) => {
-        if (!cache) return { outcome: 'off' };
-        const saved = await spent(db, input.runId, input.tenantId, input.runStartedAtMs);
-        const ctx = Context.current();
-        return { outcome: await cache.store({ ...input, saved, entry, signal: ctx.cancellationSignal }) };
-      }, undefined, { recordStart: false });
+    /** Offers a completed run's result to the cache (`cacheStoreStep`). */
+    async cacheStore(input: CacheStoreInput): Promise<{ outcome: string }> {
+      return cacheStoreStep(deps, input);
     },
 
     /** An extract run's exact lookup: the same source text and schema extracted before with the same model, prompts and options. */

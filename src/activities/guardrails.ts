@@ -9,7 +9,7 @@ import { checkInput, screenText } from '../guardrails/input';
 import type { VaultEntry } from '../guardrails/mask';
 import { checkOutput } from '../guardrails/output';
 import type { RecordedPolicy } from '../guardrails/policy';
-import { currentPolicy, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
+import { currentPolicy, policyFromRow, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createRunTransitions } from '../runs/transitions';
 import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
@@ -85,7 +85,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
           const run = marked ?? (await deps.db.run.findFirst({ where: { id: input.runId, tenantId: input.tenantId }, select: { input: true } }));
           const question = (run?.input as { question?: unknown } | null)?.question;
           if (typeof question !== 'string') throw ApplicationFailure.nonRetryable(`Run ${input.runId} has no question to check`, FailureType.runNotFound);
-          const policy = await currentPolicy(deps.db, input.tenantId);
+          const policy = marked ? policyFromRow(marked.policy) : await currentPolicy(deps.db, input.tenantId);
           const check = checkInput(question, policy.policy);
           entries = check.entries;
           if (entries.length > 0 && codec) sealed = await sealEntries(codec, entries);

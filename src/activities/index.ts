@@ -51,7 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSanitizeActivities(deps.db, deps.metrics),
     ...createGuardrailActivities(deps),
     ...createGenerateActivities(deps),
-    ...createRunStatusActivities(deps.db, deps.metrics, deps.store),
+    ...createRunStatusActivities(deps.db, deps.metrics, deps.store, deps.cache),
     ...createRetrieveActivities({ ...deps, embeddingModel: deps.embeddingModel, topK: deps.retrievalTopK ?? 5 }),
     ...createStrategyActivities(deps),
     ...createIngestActivities({ ...deps, embeddingModel: deps.embeddingModel, chunking: deps.chunking ?? { maxTokens: 300, overlapTokens: 50 }, limits: deps.ingestLimits }),

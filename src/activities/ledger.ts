@@ -107,7 +107,12 @@ async function persistOutcome<T>(write: () => Promise<T>): Promise<T> {
  */
 export async function withLedger<T>(
   db: Db,
-  ids: { runId: string; tenantId: string; step: string },
+  /**
+   * `part`: for an activity that does two steps' work (`lookupAndRetrieve`), which one this row is;
+   * its row is keyed `<activity id>:<part>`, so each part keeps its own attempts and a retry returns
+   * each part's recorded output.
+   */
+  ids: { runId: string; tenantId: string; step: string; part?: string },
   fn: (entry: LedgerEntry) => Promise<T>,
   /** Writes that must land in the same transaction as the step's `completed` row. */
   onSuccess?: (result: T) => Array<Prisma.PrismaPromise<unknown>>,
@@ -125,6 +130,13 @@ export async function withLedger<T>(
      * transition. Mutually exclusive with `onSuccess`.
      */
     withCompleted?: (result: T) => Prisma.Sql;
+    /**
+     * For an activity that does two steps' work (`part`): on success, this row is not written but
+     * added to `defer`, and a later part's write carries it (`carry`), or `writeLedgerRows` writes it.
+     */
+    defer?: LedgerOutcome[];
+    /** Rows deferred by an earlier part: written in the same statement as this attempt's outcome, whatever it is. */
+    carry?: LedgerOutcome[];
   } = {},
 ): Promise<T> {
   const recordStart = opts.recordStart ?? true;
@@ -132,16 +144,20 @@ export async function withLedger<T>(
   const key = {
     runId: ids.runId,
     workflowRunId: currentExecution(),
-    activityId: info.activityId,
+    activityId: ids.part ? `${info.activityId}:${ids.part}` : info.activityId,
     attempt: info.attempt,
   };
+  const carried = opts.carry?.splice(0) ?? [];
   if (info.attempt > 1) {
     const done = await db.runStep.findFirst({
       where: { runId: key.runId, workflowRunId: key.workflowRunId, activityId: key.activityId, status: 'completed' },
       select: { output: true },
     });
     // The row was written from this activity's own result, so it has the activity's type.
-    if (done) return (done.output ?? undefined) as T;
+    if (done) {
+      await writeLedgerRows(db, carried);
+      return (done.output ?? undefined) as T;
+    }
   }
   const startedAt = new Date();
   const row = { ...key, tenantId: ids.tenantId, step: ids.step };
@@ -164,12 +180,16 @@ export async function withLedger<T>(
     output,
   });
   const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
-    db.$executeRaw`${outcomeSql(outcome(status, error, endedAt, output))}`;
+    db.$executeRaw`${outcomeSql([...carried, outcome(status, error, endedAt, output)])}`;
   try {
     const result = await fn(entry);
     const endedAt = new Date();
+    if (opts.defer) {
+      opts.defer.push(outcome('completed', undefined, endedAt, result));
+      return result;
+    }
     await persistOutcome(async (): Promise<unknown> => {
-      if (opts.withCompleted) return db.$executeRaw`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql(outcome('completed', undefined, endedAt, result))}`;
+      if (opts.withCompleted) return db.$executeRaw`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`;
       const alongside = onSuccess?.(result) ?? [];
       // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
       return alongside.length > 0 ? db.$transaction([...alongside, finish('completed', undefined, endedAt, result)]) : finish('completed', undefined, endedAt, result);
@@ -184,7 +204,14 @@ export async function withLedger<T>(
   }
 }
 
-interface LedgerOutcome {
+/** Writes rows an activity's parts deferred (`defer`) when no later part carries them; one statement. */
+export async function writeLedgerRows(db: Db, rows: LedgerOutcome[]): Promise<void> {
+  const pending = rows.splice(0);
+  if (pending.length > 0) await persistOutcome(() => db.$executeRaw`${outcomeSql(pending)}`);
+}
+
+/** One attempt's outcome, as `withLedger` writes it (kept back by `defer`). */
+export interface LedgerOutcome {
   runId: string;
   workflowRunId: string;
   activityId: string;
@@ -199,17 +226,20 @@ interface LedgerOutcome {
   output: unknown;
 }
 
-/** An attempt's outcome as one upsert: the row whether or not its `started` row was written. */
-function outcomeSql(o: LedgerOutcome): Prisma.Sql {
-  const { usage, lineage } = o.entry;
+/** Attempts' outcomes as one upsert: each row whether or not its `started` row was written. */
+function outcomeSql(outcomes: LedgerOutcome[]): Prisma.Sql {
   const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+  const values = outcomes.map((o) => {
+    const { usage, lineage } = o.entry;
+    return Prisma.sql`(${randomUUID()}::uuid, ${o.runId}, ${o.tenantId}::uuid, ${o.workflowRunId}, ${o.activityId}, ${o.step}, ${o.attempt},
+            ${o.status}, ${o.startedAt}, ${o.endedAt}, ${o.endedAt.getTime() - o.startedAt.getTime()},
+            ${usage.tokensIn ?? null}::int, ${usage.tokensOut ?? null}::int, ${usage.model ?? null}, ${usage.costUsd ?? null}::numeric,
+            ${json(lineage)}::jsonb, ${json(o.error)}::jsonb, ${json(o.output)}::jsonb)`;
+  });
   return Prisma.sql`
     INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at, ended_at, latency_ms,
                           tokens_in, tokens_out, model, cost_usd, lineage, error, output)
-    VALUES (${randomUUID()}::uuid, ${o.runId}, ${o.tenantId}::uuid, ${o.workflowRunId}, ${o.activityId}, ${o.step}, ${o.attempt},
-            ${o.status}, ${o.startedAt}, ${o.endedAt}, ${o.endedAt.getTime() - o.startedAt.getTime()},
-            ${usage.tokensIn ?? null}::int, ${usage.tokensOut ?? null}::int, ${usage.model ?? null}, ${usage.costUsd ?? null}::numeric,
-            ${json(lineage)}::jsonb, ${json(o.error)}::jsonb, ${json(o.output)}::jsonb)
+    VALUES ${Prisma.join(values)}
     ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET
       status = EXCLUDED.status, ended_at = EXCLUDED.ended_at, latency_ms = EXCLUDED.latency_ms, tokens_in = EXCLUDED.tokens_in,
       tokens_out = EXCLUDED.tokens_out, model = EXCLUDED.model, cost_usd = EXCLUDED.cost_usd, lineage = EXCLUDED.lineage,

@@ -1,9 +1,11 @@
+import { Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
-import { embed } from '../llm/embed';
+import type { CacheControl, ResultCache, RunLookup } from '../cache';
+import { embed, sharedEmbedding, type EmbedFor } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
-import type { ContextChunk } from '../shared';
-import { withLedger, type LedgerEntry } from './ledger';
+import type { ContextChunk, ModelOptions } from '../shared';
+import { withLedger, writeLedgerRows, type LedgerEntry, type LedgerOutcome } from './ledger';
 
 export interface RetrieveDeps {
   db: Db;
@@ -11,6 +13,8 @@ export interface RetrieveDeps {
   prices: PriceTable;
   embeddingModel: string | undefined;
   topK: number;
+  /** The result cache, for `lookupAndRetrieve`; unset: its lookup misses and nothing is stored. */
+  cache?: ResultCache;
 }
 
 /**
@@ -52,9 +56,12 @@ const SEARCHABLE = `
 /**
  * Top-k chunks of the tenant's corpus for a query: lexical and vector search, fused by RRF. The
  * work of the `retrieveContext` step without its ledger row (the benchmark's bare-Temporal
- * baseline runs it too); usage of the query embedding goes to `entry`.
+ * baseline runs it too); usage of the query embedding goes to `entry`. `embedQuery`: the query's
+ * embedding when another part of the step shares it (`sharedEmbedding`).
  */
-export async function retrieve(deps: RetrieveDeps, entry: LedgerEntry, input: { tenantId: string; query: string; topK?: number }): Promise<ContextChunk[]> {
+export async function retrieve(
+  deps: RetrieveDeps, entry: LedgerEntry, input: { tenantId: string; query: string; topK?: number }, embedQuery?: EmbedFor,
+): Promise<ContextChunk[]> {
   const topK = Math.max(1, Math.min(input.topK ?? deps.topK, 50));
   const pool = topK * CANDIDATES_PER_RESULT;
   const any = await deps.db.$queryRawUnsafe<Array<{ n: bigint }>>(`SELECT count(*) AS n ${SEARCHABLE}`, input.tenantId);
@@ -70,7 +77,7 @@ export async function retrieve(deps: RetrieveDeps, entry: LedgerEntry, input: { 
     : [];
   let vector: Array<{ id: string }> = [];
   if (deps.embeddingModel) {
-    const { vectors: [query], model } = await embed(deps, entry, deps.embeddingModel, [input.query]);
+    const { vectors: [query], model } = embedQuery ? await embedQuery(entry) : await embed(deps, entry, deps.embeddingModel, [input.query]);
     // Vectors of different models are not comparable: chunks embedded by an older model are
     // left to lexical search until they are re-embedded (docs/caching.md, "Changing the embedding model").
     vector = await deps.db.$queryRawUnsafe<Array<{ id: string }>>(
@@ -98,6 +105,48 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
     async retrieveContext(input: { runId: string; tenantId: string; query: string; topK?: number }): Promise<ContextChunk[]> {
       // One row when the step ends (its only bill, the query embedding, is recorded with it, also on failure).
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'retrieveContext' }, (entry) => retrieve(deps, entry, input), undefined, { recordStart: false });
+    },
+
+    /**
+     * The answer workflow's cache lookup and retrieval in one activity (docs/lean-orchestration.md):
+     * exact, then semantic lookup; on a miss, retrieval, with the question embedded once for both.
+     * It keeps both steps' ledger rows (`cacheLookup`, then `retrieveContext` on a miss). It never
+     * waits for an identical run that holds the single-flight lease: it answers `contended`, and the
+     * workflow looks up again with the waiting `cacheLookup` activity, off the model-call queue.
+     */
+    async lookupAndRetrieve(input: { runId: string; tenantId: string; question: string; options: ModelOptions; control?: CacheControl }): Promise<{ lookup: RunLookup; context?: ContextChunk[] }> {
+      const { runId, tenantId, question } = input;
+      const ctx = Context.current();
+      const embedding = deps.embeddingModel
+        ? { model: deps.embeddingModel, embed: sharedEmbedding(deps, deps.embeddingModel, question, ctx.cancellationSignal) }
+        : undefined;
+      // The lookup's row is written with retrieval's, or alone when the lookup ends the activity.
+      const pending: LedgerOutcome[] = [];
+      const lookup = await withLedger(deps.db, { runId, tenantId, step: 'cacheLookup', part: 'cacheLookup' }, async (entry): Promise<RunLookup> => {
+        if (!deps.cache) return {};
+        return deps.cache.lookupForRun({
+          runId, tenantId, question, options: input.options, control: input.control ?? { lookup: true, store: true }, entry,
+          heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms), signal: ctx.cancellationSignal,
+          waitForLeader: false, ...(embedding ? { embedQuestion: embedding } : {}),
+        });
+      }, undefined, { recordStart: false, defer: pending });
+      if (lookup.hit || lookup.contended) {
+        await writeLedgerRows(deps.db, pending);
+        return { lookup };
+      }
+      try {
+        const context = await withLedger(
+          deps.db, { runId, tenantId, step: 'retrieveContext', part: 'retrieveContext' },
+          (entry) => retrieve(deps, entry, { tenantId, query: question }, embedding?.embed), undefined, { recordStart: false, carry: pending },
+        );
+        return { lookup, context };
+      } catch (err) {
+        // The workflow never sees this lookup's ticket if the activity fails for good: let identical
+        // runs go ahead now rather than wait out the lease. A retry that then succeeds runs without
+        // the lease (an identical run may compute alongside it), which costs a model call, not a result.
+        if (lookup.ticket?.leader) await deps.cache?.release(lookup.ticket, runId).catch(() => undefined);
+        throw err;
+      }
     },
   };
 }

@@ -3,16 +3,18 @@ import type { Db } from '../db/client';
 import type { KeelMetrics } from '../metrics/metrics';
 import { type RunError } from '../runs/status';
 import { createRunTransitions } from '../runs/transitions';
-import type { CacheHitInfo, RunStatus } from '../shared';
+import type { AnswerResult, CacheHitInfo, RunStatus } from '../shared';
 import type { ObjectStore } from '../storage';
 import { readJson } from '../storage/claim-check';
-import { currentExecution, withLedger } from './ledger';
+import type { ResultCache } from '../cache';
+import { cacheStoreStep, type CacheStoreInput } from './cache';
+import { currentExecution, withLedger, type LedgerOutcome } from './ledger';
 
 export type { RunError };
 
 
 /** The workflow's own run-row transitions, through the run lifecycle's one set of writes (src/runs). */
-export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore) {
+export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore, cache?: ResultCache) {
   const runs = createRunTransitions(db);
   return {
     async markRunRunning(input: { runId: string; tenantId: string }): Promise<void> {
@@ -37,8 +39,23 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
     /**
      * `resultKey`: the result's `data` is in object storage (claim-check); the run row gets it inline.
      * `cache`: the run was answered from the result cache (which kind, the original run, its age).
+     * `cacheStore`: first offer the answer to the result cache (the `cacheStore` step, with its own
+     * ledger row), as the lean answer workflow asks: one local activity instead of two.
      */
-    async storeResult(input: { runId: string; tenantId: string; result: unknown; model?: string; resultKey?: string; cache?: CacheHitInfo }): Promise<void> {
+    async storeResult(input: {
+      runId: string; tenantId: string; result: unknown; model?: string; resultKey?: string; cache?: CacheHitInfo;
+      cacheStore?: Pick<CacheStoreInput, 'question' | 'ticket' | 'runStartedAtMs'>;
+    }): Promise<void> {
+      // The cache step's row, written with this step's (one statement).
+      const pending: LedgerOutcome[] = [];
+      if (input.cacheStore) {
+        // Before the run turns `completed`, so a client that saw it complete and asks again is
+        // answered from the cache. The answer stands whether or not the cache kept it.
+        const offered = { runId: input.runId, tenantId: input.tenantId, result: input.result as AnswerResult, ...input.cacheStore };
+        await cacheStoreStep({ db, cache }, offered, { part: 'cacheStore', defer: pending }).catch((err: unknown) => {
+          if (Context.current().cancellationSignal.aborted) throw err;
+        });
+      }
       let result = input.result;
       if (input.resultKey !== undefined) {
         if (!store) throw new Error('storeResult got a resultKey but this worker has no object store');
@@ -51,6 +68,7 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
       // One statement: the run's transition and the step's row (docs/lean-orchestration.md).
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, undefined, {
         withCompleted: () => runs.completedSql(input, currentExecution(), result, input.model, input.cache),
+        carry: pending,
       });
       metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
     },

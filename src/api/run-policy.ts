@@ -7,5 +7,10 @@ const Policy = z.enum(ON_FAILURE_POLICIES).catch('fail');
 /** The tenant's `onFailure` policy, for requests that don't choose one themselves. */
 export async function tenantOnFailure(db: Db, tenantId: string): Promise<OnFailurePolicy> {
   const tenant = await db.tenant.findUnique({ where: { id: tenantId }, select: { onFailure: true } });
-  return Policy.parse(tenant?.onFailure);
+  return tenantOnFailurePolicy(tenant?.onFailure);
+}
+
+/** A tenant row's stored `onFailure`, read as a policy (anything unknown is `fail`). */
+export function tenantOnFailurePolicy(stored: unknown): OnFailurePolicy {
+  return Policy.parse(stored);
 }

@@ -16,7 +16,7 @@ export interface CachedAnswer {
  */
 export async function answerFromCache(
   cache: ResultCache,
-  req: { tenantId: string; question: string; options: ModelOptions; control: CacheControl; settings?: Promise<TenantCache | undefined> },
+  req: { tenantId: string; question: string; options: ModelOptions; control: CacheControl; settings?: TenantCache },
 ): Promise<CachedAnswer | undefined> {
   if (!req.control.lookup) return undefined;
   const startedAt = new Date();

@@ -7,7 +7,7 @@ import type { KeelMetrics } from '../metrics/metrics';
 import { ResultCache } from './result-cache';
 import { Sealer } from './sealed';
 
-export { ResultCache, type CacheControl, type CacheTicket, type RunLookup } from './result-cache';
+export { ResultCache, TENANT_CACHE_COLUMNS, TENANT_CACHE_JOINS, type CacheControl, type CacheTicket, type RunLookup, type TenantCacheRow } from './result-cache';
 import type { CacheControl } from '../shared';
 
 /** The cache as API and workers build it from configuration; both must share payload keys and Redis. */

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
-import { embed, HASHING_EMBEDDING_MODEL, type Embeddings } from '../llm/embed';
+import { Prisma } from '../generated/prisma/client';
+import { embed, HASHING_EMBEDDING_MODEL, type EmbedFor, type Embeddings } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
 import { loadPrompt } from '../llm/prompt-templates';
 import type { KeelMetrics } from '../metrics/metrics';
@@ -89,6 +90,11 @@ export interface RunLookup {
   hit?: { kind: 'exact' | 'semantic'; result: AnswerResult; originalRunId: string; ageSeconds: number; similarity?: number; waitedForLeader?: boolean };
   /** Absent: nothing to store (cache off for the tenant, or Redis unavailable). */
   ticket?: CacheTicket;
+  /**
+   * Asked not to wait (`waitForLeader: false`): an identical run holds the single-flight lease, so
+   * this lookup ended without a ticket; look up again, waiting (the `cacheLookup` activity).
+   */
+  contended?: true;
 }
 
 export interface ResultCacheDeps {
@@ -103,6 +109,27 @@ export interface ResultCacheDeps {
   /** Warnings name the operation and the error message, never a key or a value. */
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
+
+/** What `TENANT_CACHE_COLUMNS` selects. */
+export interface TenantCacheRow {
+  enabled: boolean;
+  ttl: number | null;
+  threshold: number | null;
+  epoch: number;
+  corpus: number | null;
+  policy: unknown;
+  policy_version: number | null;
+}
+
+/**
+ * A tenant's cache settings, corpus version and latest guardrail policy (every key depends on
+ * them), as columns and joins of a query over `tenant t`: the cache's own read, and the one read
+ * that starting a run makes (src/runs/tenant-context.ts).
+ */
+export const TENANT_CACHE_COLUMNS = Prisma.sql`t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
+  t.cache_epoch AS epoch, cv.version AS corpus, gp.policy, gp.version AS policy_version`;
+export const TENANT_CACHE_JOINS = Prisma.sql`LEFT JOIN corpus_version cv ON cv.tenant_id = t.id
+  LEFT JOIN LATERAL (SELECT policy, version FROM guardrail_policy WHERE tenant_id = t.id ORDER BY version DESC LIMIT 1) gp ON true`;
 
 export interface TenantCache {
   enabled: boolean;
@@ -167,15 +194,12 @@ export class ResultCache {
 
   private async tenant(tenantId: string): Promise<TenantCache | undefined> {
     // One round trip: the settings, the corpus version and the guardrail policy the key depends on.
-    const rows = await this.deps.db.$queryRaw<Array<{ enabled: boolean; ttl: number | null; threshold: number | null; epoch: number; corpus: number | null; policy: unknown; policy_version: number | null }>>`
-      SELECT t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
-             t.cache_epoch AS epoch, cv.version AS corpus, gp.policy, gp.version AS policy_version
-      FROM tenant t
-      LEFT JOIN corpus_version cv ON cv.tenant_id = t.id
-      LEFT JOIN LATERAL (SELECT policy, version FROM guardrail_policy WHERE tenant_id = t.id ORDER BY version DESC LIMIT 1) gp ON true
-      WHERE t.id = ${tenantId}::uuid`;
-    const row = rows[0];
-    if (!row) return undefined;
+    const rows = await this.deps.db.$queryRaw<TenantCacheRow[]>`SELECT ${TENANT_CACHE_COLUMNS} FROM tenant t ${TENANT_CACHE_JOINS} WHERE t.id = ${tenantId}::uuid`;
+    return rows[0] && this.settingsFromRow(rows[0]);
+  }
+
+  /** A tenant's cache settings from a row of `TENANT_CACHE_COLUMNS`, read by a caller's larger query. */
+  settingsFromRow(row: TenantCacheRow): TenantCache {
     const { policyVersion } = policyFromRow(row.policy_version === null ? null : { policy: row.policy, version: row.policy_version });
     return {
       enabled: row.enabled,
@@ -245,21 +269,13 @@ export class ResultCache {
   }
 
   /**
-   * The tenant's cache settings, corpus version and policy version (what every key depends on), for
-   * a caller that reads them side by side with its other reads and passes them to `lookupExact`.
-   */
-  settingsFor(tenantId: string): Promise<TenantCache | undefined> {
-    return this.tenant(tenantId);
-  }
-
-  /**
    * The API's fast path: the exact tier only (the API never calls a model, and a semantic
    * lookup needs an embedding). Undefined on a miss, when the tenant opted out, or with Redis down.
-   * `settings`: from `settingsFor`, when the caller started that read earlier.
+   * `settings`: the tenant's, when the caller read them already (`settingsFromRow`).
    */
-  async lookupExact(tenantId: string, question: string, options: ModelOptions, settings?: Promise<TenantCache | undefined>): Promise<CacheHit | undefined> {
+  async lookupExact(tenantId: string, question: string, options: ModelOptions, settings?: TenantCache): Promise<CacheHit | undefined> {
     const startedAt = performance.now();
-    const t = await (settings ?? this.tenant(tenantId));
+    const t = settings ?? (await this.tenant(tenantId));
     if (!t?.enabled) return undefined;
     try {
       const value = await this.readValue(tenantId, exactKey(this.scope(tenantId, options, t), question));
@@ -276,10 +292,15 @@ export class ResultCache {
    * single-flight lease) semantic. A run that finds another identical run computing the same
    * result waits for it instead of calling the model; if that run fails and lets go of the lease,
    * one waiter takes it over.
+   *
+   * `waitForLeader: false` returns `{ contended: true }` at once instead of waiting (a caller that
+   * would rather not hold its slot). `embedQuestion`: the question's embedding, when the caller
+   * shares it with retrieval (used only if it is the semantic tier's model).
    */
   async lookupForRun(input: {
     runId: string; tenantId: string; question: string; options: ModelOptions; control: CacheControl;
     entry: LedgerEntry; heartbeat: () => void; sleep: (ms: number) => Promise<void>; signal?: AbortSignal;
+    waitForLeader?: boolean; embedQuestion?: { model: string; embed: EmbedFor };
   }): Promise<RunLookup> {
     const { runId, tenantId, question, options, control } = input;
     const t = await this.tenant(tenantId);
@@ -307,6 +328,7 @@ export class ResultCache {
         (await this.redisOp('lease', () => this.deps.redis.set(lease, runId, 'PX', this.deps.settings.leaseMs, 'NX'))) === 'OK' ||
         (await this.redisOp('lease', () => this.deps.redis.get(lease))) === runId;
       let leader = await acquire();
+      if (!leader && input.waitForLeader === false) return { contended: true };
       const deadline = Date.now() + this.deps.settings.leaseMs;
       while (!leader && Date.now() < deadline) {
         await input.sleep(100);
@@ -320,7 +342,8 @@ export class ResultCache {
 
       if (semanticModel && ticket.partition && this.deps.llm && this.deps.prices) {
         const semanticStart = performance.now();
-        const embedded = await this.embedQuestion(input.entry, semanticModel, question, input.signal);
+        const shared = input.embedQuestion?.model === semanticModel ? input.embedQuestion.embed : undefined;
+        const embedded = await this.embedQuestion(input.entry, semanticModel, question, input.signal, shared);
         const vector = embedded?.vectors[0];
         if (!vector || embedded?.model === HASHING_EMBEDDING_MODEL) {
           // Hashing vectors cannot tell a paraphrase from another question: no semantic tier on them.
@@ -343,10 +366,10 @@ export class ResultCache {
   }
 
   /** An embedding failure costs the semantic tier, never the run. */
-  private async embedQuestion(entry: LedgerEntry, model: string, question: string, signal?: AbortSignal): Promise<Embeddings | undefined> {
+  private async embedQuestion(entry: LedgerEntry, model: string, question: string, signal?: AbortSignal, shared?: EmbedFor): Promise<Embeddings | undefined> {
     if (!this.deps.llm || !this.deps.prices) return undefined;
     try {
-      return await embed({ llm: this.deps.llm, prices: this.deps.prices }, entry, model, [question], signal);
+      return await (shared ? shared(entry) : embed({ llm: this.deps.llm, prices: this.deps.prices }, entry, model, [question], signal));
     } catch (err) {
       if (signal?.aborted) throw err;
       this.deps.metrics?.cacheErrors.inc({ op: 'embed' });

@@ -48,3 +48,30 @@ export async function embed(
     throw toModelFailure(err);
   }
 }
+
+/** Embeds one text for whichever ledger entry asks: see `sharedEmbedding`. */
+export type EmbedFor = (entry: LedgerEntry) => Promise<Embeddings>;
+
+/**
+ * One embedding of one text, shared by the parts of an activity that need it (the semantic cache
+ * lookup and retrieval embed the same question): the first part to ask makes the call and is billed
+ * for it; a later part's entry records the model its vector came from, with no tokens. A failed
+ * call is not kept, so the next part to ask calls again.
+ */
+export function sharedEmbedding(deps: { llm: OpenAI; prices: PriceTable }, model: string, text: string, signal?: AbortSignal): EmbedFor {
+  let made: Promise<Embeddings> | undefined;
+  return async (entry) => {
+    if (made) {
+      const embeddings = await made;
+      entry.usage = { model: embeddings.model, tokensIn: 0, tokensOut: 0, costUsd: 0 };
+      entry.lineage.modelConfig = modelConfig(deps.llm.baseURL, deps.prices, model);
+      return embeddings;
+    }
+    const call = embed(deps, entry, model, [text], signal);
+    made = call;
+    call.catch(() => {
+      made = undefined;
+    });
+    return call;
+  };
+}

@@ -14,7 +14,6 @@ import type { KeelMetrics } from '../metrics/metrics';
 import { isDeadlineExceeded, problems } from '../api/problem';
 import { idempotencyKeyReused, idempotentRunId } from '../api/idempotency';
 import { createRunWithinQuota } from '../api/run-quota';
-import { tenantOnFailure } from '../api/run-policy';
 import type { CachedRunResponse, CreateRunRequest, CreateRunResponse, ListRunsQuery, RunList, RunView } from '../schemas/runs';
 import type { CacheControl, CacheHitInfo, RunType } from '../shared';
 import type { ResultCache } from '../cache';
@@ -30,6 +29,7 @@ import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo }
 import { isTerminal } from './status';
 import { syncRun, type RunClosedHooks } from './sync';
 import { keelRunClosedHooks } from './hooks';
+import { readTenantRunContext } from './tenant-context';
 import { clampInstant, decodeCursor, encodeCursor, runSummary, runView } from './views';
 
 export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
@@ -171,17 +171,15 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       // The release policy may send this run to a candidate model or prompt variants.
       const requestedOnFailure = body.onFailure;
-      // The cache fast path's tenant settings are read beside the release plan, not after it.
-      const cacheSettings = deps.cache && body.type === 'answer' && !idempotencyKey && cache.lookup ? deps.cache.settingsFor(tenantId) : undefined;
-      cacheSettings?.catch(() => undefined); // a failed read surfaces in the lookup, as before; never as an unhandled rejection
-      // Independent reads, side by side: each is a round trip on the request's path.
-      const [planned, onFailure] = await Promise.all([
-        planRunVersions(
-          { db, config },
-          { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
-        ),
-        requestedOnFailure ?? tenantOnFailure(db, tenantId),
-      ]);
+      // One round trip for the release plan, the corpus version, `onFailure` and the cache's settings.
+      const tenant = await readTenantRunContext(db, tenantId);
+      const planned = await planRunVersions(
+        { db, config },
+        { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },
+        tenant,
+      );
+      const onFailure = requestedOnFailure ?? tenant.onFailure;
+      const cacheSettings = deps.cache && tenant.cache && body.type === 'answer' && !idempotencyKey && cache.lookup ? deps.cache.settingsFromRow(tenant.cache) : undefined;
       const { options } = planned;
       const model = options.model;
       const workflow = await prepareWorkflow({ db, config, store: deps.store }, { tenantId, runId: id, body, options, onFailure, callerKeyId: caller.keyId, cache });

@@ -53,11 +53,17 @@ export function createRunTransitions(db: Db) {
      * (guardInput) reads the question anyway, so marking the run costs no extra round trip. No row
      * when the run is not writable by this execution (the caller then reads the input alone).
      */
-    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown }>>`
+    /**
+     * `running`, returning the run's input and, in the same round trip, the tenant's latest
+     * guardrail policy row (null: none saved), which the first step reads next.
+     */
+    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown; policy: { policy: unknown; version: number } | null }>>`
       UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
              completed_at = NULL, ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}
-      RETURNING input`,
+      RETURNING input,
+        (SELECT jsonb_build_object('policy', gp.policy, 'version', gp.version) FROM guardrail_policy gp
+          WHERE gp.tenant_id = run.tenant_id ORDER BY gp.version DESC LIMIT 1) AS policy`,
 
     needsAttention: (ref: RunRef, execution: string, error: RunError) => db.$executeRaw`
       UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(error)}::jsonb, ${withExecution(execution)}, updated_at = now()

@@ -38,18 +38,19 @@ export function releaseBucket(runId: string): number {
   return (digest.readUInt32BE(0) / 2 ** 32) * 100;
 }
 
-function view(row: { version: number; candidate: unknown; percent: number; actor: string; reason: string | null; createdAt: Date }): ReleasePolicyView {
+/** A `release_policy` row as the API shows it (the candidate validated). */
+export function releasePolicyView(row: { version: number; candidate: unknown; percent: number; actor: string; reason: string | null; createdAt: Date }): ReleasePolicyView {
   return { version: row.version, candidate: ReleaseCandidateBody.parse(row.candidate), percent: row.percent, actor: row.actor, reason: row.reason, createdAt: row.createdAt.toISOString() };
 }
 
 export async function currentReleasePolicy(db: Db, tenantId: string): Promise<ReleasePolicyView | null> {
   const row = await db.releasePolicy.findFirst({ where: { tenantId }, orderBy: { version: 'desc' } });
-  return row ? view(row) : null;
+  return row ? releasePolicyView(row) : null;
 }
 
 export async function releaseHistory(db: Db, tenantId: string): Promise<ReleasePolicyView[]> {
   const rows = await db.releasePolicy.findMany({ where: { tenantId }, orderBy: { version: 'desc' }, take: 100 });
-  return rows.map(view);
+  return rows.map(releasePolicyView);
 }
 
 /** Prompt variants a candidate names that have no file: a policy naming them would fail every candidate run. */
@@ -76,7 +77,7 @@ export async function setReleasePolicy(
       const row = await db.releasePolicy.create({
         data: { tenantId, version: (current?.version ?? 0) + 1, candidate: change.candidate, percent: change.percent, actor: change.actor, reason: change.reason ?? null },
       });
-      return view(row);
+      return releasePolicyView(row);
     } catch (err) {
       const duplicate = typeof err === 'object' && err !== null && 'code' in err && err.code === 'P2002';
       if (!duplicate || tries >= 5) throw err;

@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { modelConfig, type ModelConfigEntry } from '../llm/models';
 import type { ModelOptions } from '../shared';
-import { applyRelease, currentReleasePolicy, type ReleaseDecision } from './release';
+import { applyRelease, currentReleasePolicy, type ReleaseDecision, type ReleasePolicyView } from './release';
 
 export interface RunVersions {
   apiBuild: string;
@@ -25,11 +25,15 @@ export interface RunVersions {
 export async function planRunVersions<O extends ModelOptions>(
   deps: { db: Db; config: Config },
   req: { tenantId: string; runId: string; options: O; requestedModel: boolean },
+  /** The tenant's release policy and corpus version, when the caller read them already (src/runs/tenant-context.ts). */
+  read?: { release: ReleasePolicyView | null; corpusVersion: number },
 ): Promise<{ options: O; versions: RunVersions }> {
-  const [policy, corpus] = await Promise.all([
-    currentReleasePolicy(deps.db, req.tenantId),
-    deps.db.corpusVersion.findUnique({ where: { tenantId: req.tenantId }, select: { version: true } }),
-  ]);
+  const [policy, corpus] = read
+    ? [read.release, { version: read.corpusVersion }]
+    : await Promise.all([
+        currentReleasePolicy(deps.db, req.tenantId),
+        deps.db.corpusVersion.findUnique({ where: { tenantId: req.tenantId }, select: { version: true } }),
+      ]);
   const { options, decision } = applyRelease(policy, req.runId, req.options, req.requestedModel);
   return {
     options,

@@ -15,7 +15,10 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
   const { setStatus, step } = run;
   // Lean orchestration (docs/lean-orchestration.md): guardInput marks the run running, and the
   // run-row and cache writes are local activities. Runs recorded before it replay the old commands.
-  const lean = patched('answer-lean-v1');
+  // v2 also looks up the cache and retrieves in one activity; it implies v1, so a new run records
+  // one patch marker, and a v1 run (no v2 marker) replays the v1 commands.
+  const leanV2 = patched('answer-lean-v2');
+  const lean = leanV2 || patched('answer-lean-v1');
   const book = lean ? local : act;
 
   let lookup: Awaited<ReturnType<Activities['cacheLookup']>> | undefined;
@@ -46,9 +49,18 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     if (question.length === 0) {
       throw ApplicationFailure.nonRetryable('The question is empty after sanitizing', 'InvalidInput');
     }
+    const lookUp = () => step('cacheLookup', () => act.cacheLookup({ runId, tenantId, question, options: input.options, control: input.cache }));
+    const retrieveContext = () => step('retrieveContext', () => act.retrieveContext({ runId, tenantId, query: question }));
+    let retrieved: ContextChunk[] | undefined;
+    if (leanV2) {
+      const found = await step('retrieveContext', () => act.lookupAndRetrieve({ runId, tenantId, question, options: input.options, control: input.cache }));
+      // An identical run holds the single-flight lease: wait for it in the cache's own activity.
+      lookup = found.lookup.contended ? await lookUp() : found.lookup;
+      retrieved = found.context;
+    }
     // Runs recorded before the cache existed replay without it (test/fixtures/histories).
     if (lean || patched('answer-cache')) {
-      lookup = await step('cacheLookup', () => act.cacheLookup({ runId, tenantId, question, options: input.options, control: input.cache }));
+      lookup ??= await lookUp();
       const hit = lookup.hit;
       if (hit) {
         const info = { kind: hit.kind, originalRunId: hit.originalRunId, ageSeconds: hit.ageSeconds, ...(hit.similarity !== undefined ? { similarity: hit.similarity } : {}) };
@@ -59,9 +71,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
       }
     }
     // Runs recorded before retrieval existed replay without it (test/fixtures/histories).
-    let context: ContextChunk[] = lean || patched('answer-retrieval')
-      ? await step('retrieveContext', () => act.retrieveContext({ runId, tenantId, query: question }))
-      : [];
+    let context: ContextChunk[] = retrieved ?? (lean || patched('answer-retrieval') ? await retrieveContext() : []);
     const trace: GuardrailTrace | undefined = guard ? { policyVersion: guard.policy.policyVersion, decisions: [...guard.decisions] } : undefined;
     if (guard && trace && context.length > 0) {
       const chunks = context;
@@ -99,7 +109,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     // Only a run that produced its answer and passed its output guardrails gets here: failed,
     // cancelled and blocked runs are never cached. Stored before the run turns `completed`, so a
     // client that saw it complete and asks again is answered from the cache.
-    if (ticket) {
+    if (ticket && !leanV2) {
       try {
         await book.cacheStore({ runId, tenantId, question, ticket, result: final, ...(lean ? { runStartedAtMs: workflowInfo().runStartTime.getTime() } : {}) });
       } catch (storeErr) {
@@ -107,7 +117,9 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
         if (isCancellation(storeErr)) throw storeErr;
       }
     }
-    await step('storeResult', () => book.storeResult({ runId, tenantId, result: final, model: final.model }));
+    // Since v2 the cache store rides with the result's local activity (and never fails the run either).
+    const cacheStore = ticket && leanV2 ? { question, ticket, runStartedAtMs: workflowInfo().runStartTime.getTime() } : undefined;
+    await step('storeResult', () => book.storeResult({ runId, tenantId, result: final, model: final.model, ...(cacheStore ? { cacheStore } : {}) }));
     setStatus('completed');
     return final;
   } catch (err) {

@@ -79,6 +79,7 @@ const ACTIVITY_PLAN: { [K in keyof Activities]: { profile: ActivityOptions; summ
   screenContext: { profile: guardrail, summary: 'Context guardrails: drop chunks carrying injections' },
   guardOutput: { profile: guardrail, summary: 'Output guardrails: canary, leaks, safety, brand, groundedness' },
   retrieveContext: { profile: llmCall, summary: "Retrieve context from the tenant's documents" },
+  lookupAndRetrieve: { profile: llmCall, summary: "Look up the result cache; on a miss, retrieve context from the tenant's documents" },
   generate: { profile: llmCall, summary: 'Ask the model for the answer' },
   generateCandidate: { profile: llmCall, summary: 'Ask the model for a candidate answer' },
   judgeCandidates: { profile: llmCall, summary: 'Ask the model to judge the candidates' },
