@@ -42,6 +42,9 @@ COPY scripts ./scripts
 COPY src ./src
 COPY prompts ./prompts
 COPY --from=build /app/src/generated ./src/generated
+# Parsing processes start from prebuilt JavaScript (src/documents/parse-entry.ts); owned by root
+# like the rest of the code, which the process cannot rewrite.
+RUN node --import tsx scripts/build-parse-entry.ts
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000

@@ -5,6 +5,7 @@ import type { DocumentBounds } from './bounds';
 import type { ChunkOptions, DocumentChunk, PageText } from './chunk';
 import { DocumentRejectedError, type DocumentRejectedReason } from './extract';
 import type { DocumentKind } from './media-type';
+import { parseEntry } from './parse-entry';
 
 /**
  * Parsing and chunking run in a child process per call, never on the activity worker's event
@@ -89,8 +90,6 @@ export type SandboxMessage =
   | { type: 'chunks'; chunks: DocumentChunk[] }
   | { type: 'rejected'; reason: DocumentRejectedReason; message: string };
 
-const CHILD = path.join(__dirname, 'parse-process.ts');
-
 /** Runs one task in a fresh child process, feeding its messages to `onMessage` in order; resolves when the child is done. */
 async function runInChild(
   task: SandboxTask,
@@ -100,9 +99,10 @@ async function runInChild(
 ): Promise<void> {
   const release = await acquireSlot(limits.concurrency, signal);
   return new Promise<void>((resolve, reject) => {
-    const child = fork(CHILD, [], {
-      // Keel runs TypeScript through tsx; the heap cap is the child's own.
-      execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.maxHeapMb}`],
+    const entry = parseEntry();
+    const child = fork(entry.modulePath, [], {
+      // The heap cap is the child's own.
+      execArgv: [...entry.execArgv, `--max-old-space-size=${limits.maxHeapMb}`],
       serialization: 'advanced',
       cwd: path.join(__dirname, '../..'),
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
