@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { getPriority, setPriority } from 'node:os';
+import { availableParallelism, getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 import type { DocumentBounds } from './bounds';
 import type { ChunkOptions, DocumentChunk, PageText } from './chunk';
@@ -30,13 +30,21 @@ export interface SandboxLimits {
 
 export type DocumentLimits = DocumentBounds & SandboxLimits;
 
+/**
+ * Parsing processes per worker (and so `keel-ingest` activities per worker, src/worker/worker.ts):
+ * one on a machine of two cores or fewer, so a burst of uploads always leaves a core to the worker,
+ * Temporal and other tenants' runs (docs/hostile-input.md, "The bystander"); two above, since each
+ * may hold up to `maxHeapMb` of heap.
+ */
+export const DEFAULT_PARSE_CONCURRENCY = availableParallelism() <= 2 ? 1 : 2;
+
 export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = {
   maxPages: 2_000,
   maxExpandedBytes: 200 * 1024 * 1024,
   maxExpansionRatio: 100,
   maxNesting: 500,
   timeoutMs: 180_000,
-  concurrency: 2,
+  concurrency: DEFAULT_PARSE_CONCURRENCY,
   maxHeapMb: 1_024,
 };
 
