@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every Keel process: the API (default command), the worker, the offline model
 # server and the migration one-shot differ only in the command docker-compose.yml gives them.
-# Keel runs TypeScript through tsx (a runtime dependency), so there is no compile step.
+# Keel runs TypeScript through tsx (a runtime dependency); the one thing built is the document
+# parsing process's JavaScript entry (src/documents/parse-entry.ts), in the runtime stage below.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
