@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every Keel process: the API (default command), the worker, the offline model
 # server and the migration one-shot differ only in the command docker-compose.yml gives them.
-# Keel runs TypeScript through tsx (a runtime dependency), so there is no compile step.
+# Keel runs TypeScript through tsx (a runtime dependency); the one thing built is the document
+# parsing process's JavaScript entry (src/documents/parse-entry.ts), in the runtime stage below.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -42,6 +43,9 @@ COPY scripts ./scripts
 COPY src ./src
 COPY prompts ./prompts
 COPY --from=build /app/src/generated ./src/generated
+# Parsing processes start from prebuilt JavaScript (src/documents/parse-entry.ts); owned by root
+# like the rest of the code, which the process cannot rewrite.
+RUN node --import tsx scripts/build-parse-entry.ts
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000

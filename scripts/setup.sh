@@ -91,6 +91,9 @@ else
   say "Prisma client is up to date"
 fi
 
+say "Prebuilding the document parsing process (dist/parse-process)"
+"$NODE" --import tsx scripts/build-parse-entry.ts >/dev/null
+
 mkdir -p .data
 # .env holds the development API key (and later other local secrets): never world-readable.
 [[ -f .env ]] || install -m 600 /dev/null .env

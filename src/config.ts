@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parsePayloadKeys } from './codec/keys';
+import { DEFAULT_PARSE_CONCURRENCY } from './documents/sandbox';
 
 /**
  * Every setting Keel reads from the environment, parsed once at boot. Defaults work on a
@@ -124,7 +125,7 @@ export const ConfigSchema = z.object({
   KEEL_DOC_MAX_NESTING: positiveInt.default(500),
   KEEL_DOC_PARSE_TIMEOUT_MS: positiveInt.default(180_000),
   KEEL_DOC_PARSE_MAX_HEAP_MB: z.coerce.number().int().min(16).default(1_024),
-  KEEL_DOC_PARSE_CONCURRENCY: positiveInt.default(2),
+  KEEL_DOC_PARSE_CONCURRENCY: positiveInt.default(DEFAULT_PARSE_CONCURRENCY),
   /** Attempts of an ingest step that may die with their worker before the step fails for good. */
   KEEL_INGEST_MAX_CRASHED_ATTEMPTS: positiveInt.default(2),
   KEEL_CHUNK_MAX_TOKENS: positiveInt.default(300),

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { request } from 'node:http';
+import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { eventually, http, startStack, waitForRun, type TestStack } from './support/stack';
@@ -47,6 +49,26 @@ function parsingChildren(): string[] {
       .filter((l) => l.includes('parse-process'));
   } catch {
     return [];
+  }
+}
+
+/**
+ * CPU milliseconds so far, from /proc (Linux; undefined elsewhere): this process (the API, the
+ * workers, the model server and the test itself), the parsing processes it has reaped, and the
+ * Temporal server. Latency on a shared machine is noise; CPU per process says what the attack cost.
+ */
+function cpuMs(temporalPid: number): { keel: number; parsing: number; temporal: number } | undefined {
+  const fields = (pid: number) => {
+    const line = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return line.slice(line.lastIndexOf(')') + 2).split(' ').map(Number);
+  };
+  try {
+    const own = fields(process.pid);
+    const temporal = fields(temporalPid);
+    // utime, stime, cutime, cstime in clock ticks (USER_HZ, 100 per second on Linux).
+    return { keel: (own[11]! + own[12]!) * 10, parsing: (own[13]! + own[14]!) * 10, temporal: (temporal[11]! + temporal[12]!) * 10 };
+  } catch {
+    return undefined;
   }
 }
 
@@ -163,6 +185,7 @@ describe('hostile input: uploads and documents never take Keel down', function (
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const started = Date.now();
+    const cpuBefore = cpuMs(stack.env.pid);
     const uploads = await Promise.all(attacks.map((a) => upload(stack, a.bytes, a.file)));
     const duringRuns = await bystanders();
     const during = duringRuns.map((r) => r.ms);
@@ -181,9 +204,15 @@ describe('hostile input: uploads and documents never take Keel down', function (
       assert.equal(await stack.db.documentPage.count({ where: { versionId: up.body.versionId } }), 0, `${attack.name}: no pages left`);
     }
     const elapsed = Date.now() - started;
+    const cpuAfter = cpuMs(stack.env.pid);
     assert.ok(elapsed < 120_000, `every attack ended within ${elapsed} ms`);
     const attackRows = await stack.db.run.findMany({ where: { id: { in: uploads.map((u) => u.body.ingestRunId) } } });
     const attackEnd = Math.max(...attackRows.map((r) => r.completedAt!.getTime()));
+    // The worker takes no more ingest activities than it has parsing slots; the rest wait in
+    // Temporal's queue (for any worker), not parked in this one.
+    const extracts = await stack.db.runStep.findMany({ where: { runId: { in: uploads.map((u) => u.body.ingestRunId) }, step: 'extractText' } });
+    const overlap = Math.max(...extracts.map((a) => extracts.filter((b) => b.startedAt <= a.startedAt && b.endedAt! > a.startedAt).length));
+    assert.ok(overlap <= stack.config.KEEL_DOC_PARSE_CONCURRENCY, `${overlap} extractText attempts ran at once; ${stack.config.KEEL_DOC_PARSE_CONCURRENCY} parsing slots`);
     const attackMs = attackEnd - Math.min(...attackRows.map((r) => r.createdAt.getTime()));
     // Otherwise this measures nothing.
     assert.ok(duringRuns.every((r) => r.createdAt.getTime() < attackEnd), 'the bystander runs started while the attack was still being handled');
@@ -195,7 +224,12 @@ describe('hostile input: uploads and documents never take Keel down', function (
     console.log(
       `      bystander answer latency: before ${baseline.join('/')} ms, during the attack ${during.join('/')} ms ` +
         `(ratio of medians ${(median(during) / median(baseline)).toFixed(2)}); worker event loop delay during the attack: max ${Math.round(loop.max / 1e6)} ms; ` +
-        `attack runs took ${attackMs} ms\n      bystander runs (total = in steps + between steps, ms): ${breakdowns.join(' ')}`,
+        `attack runs took ${attackMs} ms\n      bystander runs (total = in steps + between steps, ms): ${breakdowns.join(' ')}` +
+        (cpuBefore && cpuAfter
+          ? `\n      CPU from the uploads until every attack run ended (${elapsed} ms, bystanders included): API + workers + model server + test ` +
+            `${cpuAfter.keel - cpuBefore.keel} ms, parsing processes ${cpuAfter.parsing - cpuBefore.parsing} ms, Temporal server ${cpuAfter.temporal - cpuBefore.temporal} ms; ` +
+            `load average ${loadavg()[0]!.toFixed(2)}`
+          : ''),
     );
   });
 

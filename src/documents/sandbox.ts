@@ -1,10 +1,11 @@
 import { fork } from 'node:child_process';
-import { getPriority, setPriority } from 'node:os';
+import { availableParallelism, getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 import type { DocumentBounds } from './bounds';
 import type { ChunkOptions, DocumentChunk, PageText } from './chunk';
 import { DocumentRejectedError, type DocumentRejectedReason } from './extract';
 import type { DocumentKind } from './media-type';
+import { parseEntry } from './parse-entry';
 
 /**
  * Parsing and chunking run in a child process per call, never on the activity worker's event
@@ -29,13 +30,21 @@ export interface SandboxLimits {
 
 export type DocumentLimits = DocumentBounds & SandboxLimits;
 
+/**
+ * Parsing processes per worker (and so `keel-ingest` activities per worker, src/worker/worker.ts):
+ * one on a machine of two cores or fewer, so a burst of uploads always leaves a core to the worker,
+ * Temporal and other tenants' runs (docs/hostile-input.md, "The bystander"); two above, since each
+ * may hold up to `maxHeapMb` of heap.
+ */
+export const DEFAULT_PARSE_CONCURRENCY = availableParallelism() <= 2 ? 1 : 2;
+
 export const DEFAULT_DOCUMENT_LIMITS: DocumentLimits = {
   maxPages: 2_000,
   maxExpandedBytes: 200 * 1024 * 1024,
   maxExpansionRatio: 100,
   maxNesting: 500,
   timeoutMs: 180_000,
-  concurrency: 2,
+  concurrency: DEFAULT_PARSE_CONCURRENCY,
   maxHeapMb: 1_024,
 };
 
@@ -89,8 +98,6 @@ export type SandboxMessage =
   | { type: 'chunks'; chunks: DocumentChunk[] }
   | { type: 'rejected'; reason: DocumentRejectedReason; message: string };
 
-const CHILD = path.join(__dirname, 'parse-process.ts');
-
 /** Runs one task in a fresh child process, feeding its messages to `onMessage` in order; resolves when the child is done. */
 async function runInChild(
   task: SandboxTask,
@@ -100,9 +107,10 @@ async function runInChild(
 ): Promise<void> {
   const release = await acquireSlot(limits.concurrency, signal);
   return new Promise<void>((resolve, reject) => {
-    const child = fork(CHILD, [], {
-      // Keel runs TypeScript through tsx; the heap cap is the child's own.
-      execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.maxHeapMb}`],
+    const entry = parseEntry();
+    const child = fork(entry.modulePath, [], {
+      // The heap cap is the child's own.
+      execArgv: [...entry.execArgv, `--max-old-space-size=${limits.maxHeapMb}`],
       serialization: 'advanced',
       cwd: path.join(__dirname, '../..'),
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import type { ActivityDeps } from '../activities';
 import { createActivities } from '../activities';
+import { DEFAULT_DOCUMENT_LIMITS } from '../documents/sandbox';
 import { StepMetricsInterceptor } from '../metrics/activity-interceptor';
 import type { Tracing } from '../tracing/tracing';
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
@@ -75,6 +76,8 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
   const bundle = opts.workflowBundle ?? (await workflowBundle(opts.tracing !== undefined));
   const tracing = opts.tracing;
   const build = opts.deps.buildId ?? buildId();
+  const maxActivities = opts.maxConcurrentActivities ?? 100;
+  const ingestSlots = opts.deps.ingestLimits?.concurrency ?? DEFAULT_DOCUMENT_LIMITS.concurrency;
   const workers: Worker[] = [];
   for (const queue of opts.taskQueues) {
     const isWorkflowQueue = queue === TaskQueue.workflows;
@@ -89,7 +92,10 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         identity: `${process.pid}@${hostname()} build ${build}`,
         activities,
         ...(isWorkflowQueue ? { workflowBundle: bundle, maxCachedWorkflows: opts.maxCachedWorkflows } : {}),
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
+        // keel-ingest's activities (extractText, chunkText) each wait for a parsing process: taking
+        // more than there are parsing slots would only park them here, heartbeating and holding a
+        // ledger row, while they could wait in Temporal's queue for any worker with a free slot.
+        maxConcurrentActivityTaskExecutions: queue === TaskQueue.ingest ? Math.min(maxActivities, ingestSlots) : maxActivities,
         dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
         shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
         interceptors: {

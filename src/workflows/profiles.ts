@@ -109,12 +109,12 @@ export function keelActivities(): ActivityInterfaceFor<Activities> {
 
 /**
  * Bookkeeping that runs as local activities (issue 15, docs/lean-orchestration.md): writes of the
- * run's own row and the cache entry, quick and idempotent, executed by the worker inside the
+ * run's own row, the cache entry and a failed document's clean-up, quick and idempotent, executed by the worker inside the
  * workflow task that asks for them — no activity task through the server, one marker event instead
  * of three. Steps that call a model, retrieve or check stay normal activities, each visible in the
  * Web UI with its summary; these show as markers with the same summaries.
  */
-const LOCAL_BOOKKEEPING = ['markRunFinished', 'storeResult', 'cacheStore'] as const;
+const LOCAL_BOOKKEEPING = ['markRunRunning', 'markRunFinished', 'storeResult', 'cacheStore', 'failDocument'] as const;
 type LocalBookkeeping = Pick<Activities, (typeof LOCAL_BOOKKEEPING)[number]>;
 
 /** The same patience as `dbWrite`; retries past a minute wait on a server timer instead of in the worker. */
