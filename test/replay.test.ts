@@ -20,11 +20,13 @@ describe('workflow determinism: recorded histories replay', function () {
       'answer-cancelled',
       'answer-failed-and-retried',
       'answer-lean-v1',
+      'answer-lean-v2',
       'answer-normal',
       'answer-paused-and-resumed',
       'answer-refine',
       'answer-retrieval',
       'extract-repaired',
+      'ingest-lean-v1',
       'ingest-pdf',
     ]);
     const results: string[] = [];
