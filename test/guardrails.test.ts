@@ -221,7 +221,9 @@ describe('guardrails: input and output layers end to end', function () {
       await setPolicy(stack, { output: { groundedness: { action: 'regenerate' } } });
       stack.model.addFaults({ type: 'ungrounded', count: 1, endpoint: 'chat' });
       const run = await waitForRun<GuardedRun>(stack, await startRun(stack, 'How are refunds paid to customers?'));
-      assert.equal(run.status, 'completed', JSON.stringify(run.error));
+      // Failed once in CI (blocked by groundedness, score 0) and never since: say enough to tell why.
+      const seen = { error: run.error, steps: run.steps.map((s) => `${s.step}:${s.attempts.map((a) => a.status).join('/')}`), chatCalls: stack.model.counters().chat.completed };
+      assert.equal(run.status, 'completed', JSON.stringify(seen));
       assert.equal(run.result?.guardrails?.regenerated, true);
       assert.ok(!/zeppelin/.test(run.result?.answer ?? ''), run.result?.answer);
       assert.match(run.result?.answer ?? '', /original card/);
