@@ -4,6 +4,7 @@ import type { CacheControl, CacheTicket, ResultCache, RunLookup } from '../cache
 import type { ExtractLookup } from '../cache/result-cache';
 import type { Db } from '../db/client';
 import type { AnswerResult, ExtractResult, ExtractSource, ModelOptions } from '../shared';
+import type { EmbedFor } from '../llm/embed';
 import { withLedger, type LedgerOutcome } from './ledger';
 
 export interface CacheActivityDeps {
@@ -43,6 +44,38 @@ async function sourceId(db: Db, tenantId: string, source: ExtractSource): Promis
   return version ? `document-sha256:${version.sha256}` : undefined;
 }
 
+/** What an answer run looks up: its sanitised question, options and the request's Cache-Control. */
+export interface CacheLookupInput {
+  runId: string;
+  tenantId: string;
+  question: string;
+  options: ModelOptions;
+  control?: CacheControl;
+}
+
+/**
+ * The `cacheLookup` step: exact, then semantic lookup; one ledger row when it ends (its only bill is
+ * a query embedding, recorded with the row, also on failure). `as`: when another activity does it
+ * (`lookupAndRetrieve`), which never waits for a held lease, may share the question's embedding, and
+ * writes this row with its own.
+ */
+export function cacheLookupStep(
+  deps: CacheActivityDeps,
+  input: CacheLookupInput,
+  as?: { part: string; defer: LedgerOutcome[]; embedQuestion?: { model: string; embed: EmbedFor } },
+): Promise<RunLookup> {
+  const { db, cache } = deps;
+  return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheLookup', ...(as ? { part: as.part } : {}) }, async (entry) => {
+    if (!cache) return {};
+    const ctx = Context.current();
+    return cache.lookupForRun({
+      ...input, control: input.control ?? { lookup: true, store: true }, entry,
+      heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms), signal: ctx.cancellationSignal,
+      ...(as ? { waitForLeader: false, ...(as.embedQuestion ? { embedQuestion: as.embedQuestion } : {}) } : {}),
+    });
+  }, undefined, { recordStart: false, ...(as ? { defer: as.defer } : {}) });
+}
+
 /** What a completed answer run offers the cache: its question, lookup ticket and result. */
 export interface CacheStoreInput {
   runId: string;
@@ -73,16 +106,8 @@ export function createCacheActivities(deps: CacheActivityDeps) {
   const { db, cache } = deps;
   return {
     /** Exact, then semantic lookup; waits for an identical run that is already computing (single flight). */
-    async cacheLookup(input: { runId: string; tenantId: string; question: string; options: ModelOptions; control?: CacheControl }): Promise<RunLookup> {
-      return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheLookup' }, async (entry) => {
-        if (!cache) return {};
-        const ctx = Context.current();
-        return cache.lookupForRun({
-          ...input, control: input.control ?? { lookup: true, store: true }, entry,
-          heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms), signal: ctx.cancellationSignal,
-        });
-        // One row when the lookup ends: its only bill is a query embedding, recorded with the row (and on failure).
-      }, undefined, { recordStart: false });
+    async cacheLookup(input: CacheLookupInput): Promise<RunLookup> {
+      return cacheLookupStep(deps, input);
     },
 
     /** Offers a completed run's result to the cache (`cacheStoreStep`). */

@@ -1,10 +1,11 @@
 import { Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
 import type { Db } from '../db/client';
-import type { CacheControl, ResultCache, RunLookup } from '../cache';
+import type { ResultCache, RunLookup } from '../cache';
 import { embed, sharedEmbedding, type EmbedFor } from '../llm/embed';
 import type { PriceTable } from '../llm/pricing';
-import type { ContextChunk, ModelOptions } from '../shared';
+import type { ContextChunk } from '../shared';
+import { cacheLookupStep, type CacheLookupInput } from './cache';
 import { withLedger, writeLedgerRows, type LedgerEntry, type LedgerOutcome } from './ledger';
 
 export interface RetrieveDeps {
@@ -114,7 +115,7 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
      * waits for an identical run that holds the single-flight lease: it answers `contended`, and the
      * workflow looks up again with the waiting `cacheLookup` activity, off the model-call queue.
      */
-    async lookupAndRetrieve(input: { runId: string; tenantId: string; question: string; options: ModelOptions; control?: CacheControl }): Promise<{ lookup: RunLookup; context?: ContextChunk[] }> {
+    async lookupAndRetrieve(input: CacheLookupInput): Promise<{ lookup: RunLookup; context?: ContextChunk[] }> {
       const { runId, tenantId, question } = input;
       const ctx = Context.current();
       const embedding = deps.embeddingModel
@@ -122,14 +123,7 @@ export function createRetrieveActivities(deps: RetrieveDeps) {
         : undefined;
       // The lookup's row is written with retrieval's, or alone when the lookup ends the activity.
       const pending: LedgerOutcome[] = [];
-      const lookup = await withLedger(deps.db, { runId, tenantId, step: 'cacheLookup', part: 'cacheLookup' }, async (entry): Promise<RunLookup> => {
-        if (!deps.cache) return {};
-        return deps.cache.lookupForRun({
-          runId, tenantId, question, options: input.options, control: input.control ?? { lookup: true, store: true }, entry,
-          heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms), signal: ctx.cancellationSignal,
-          waitForLeader: false, ...(embedding ? { embedQuestion: embedding } : {}),
-        });
-      }, undefined, { recordStart: false, defer: pending });
+      const lookup = await cacheLookupStep(deps, input, { part: 'cacheLookup', defer: pending, ...(embedding ? { embedQuestion: embedding } : {}) });
       if (lookup.hit || lookup.contended) {
         await writeLedgerRows(deps.db, pending);
         return { lookup };

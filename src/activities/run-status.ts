@@ -12,7 +12,6 @@ import { currentExecution, withLedger, type LedgerOutcome } from './ledger';
 
 export type { RunError };
 
-
 /** The workflow's own run-row transitions, through the run lifecycle's one set of writes (src/runs). */
 export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?: ObjectStore, cache?: ResultCache) {
   const runs = createRunTransitions(db);

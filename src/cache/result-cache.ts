@@ -9,7 +9,7 @@ import type { KeelMetrics } from '../metrics/metrics';
 import { createHash } from 'node:crypto';
 import type { AnswerResult, CacheControl, ExtractResult, ModelOptions } from '../shared';
 import type { LedgerEntry } from '../activities/ledger';
-import { policyFromRow } from '../guardrails/store';
+import { latestPolicyRowSql, policyFromRow } from '../guardrails/store';
 import { canonicalJson } from '../runs/canonical-json';
 import { falseHitReason } from './guards';
 import { exactKey, outputParams, partitionKey, type CacheScope } from './key';
@@ -117,8 +117,8 @@ export interface TenantCacheRow {
   threshold: number | null;
   epoch: number;
   corpus: number | null;
-  policy: unknown;
-  policy_version: number | null;
+  /** The latest guardrail policy row (`latestPolicyRowSql`), null when none is saved. */
+  policy_row: { policy: unknown; version: number } | null;
 }
 
 /**
@@ -127,9 +127,8 @@ export interface TenantCacheRow {
  * that starting a run makes (src/runs/tenant-context.ts).
  */
 export const TENANT_CACHE_COLUMNS = Prisma.sql`t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
-  t.cache_epoch AS epoch, cv.version AS corpus, gp.policy, gp.version AS policy_version`;
-export const TENANT_CACHE_JOINS = Prisma.sql`LEFT JOIN corpus_version cv ON cv.tenant_id = t.id
-  LEFT JOIN LATERAL (SELECT policy, version FROM guardrail_policy WHERE tenant_id = t.id ORDER BY version DESC LIMIT 1) gp ON true`;
+  t.cache_epoch AS epoch, cv.version AS corpus, ${latestPolicyRowSql(Prisma.raw('t.id'))} AS policy_row`;
+export const TENANT_CACHE_JOINS = Prisma.sql`LEFT JOIN corpus_version cv ON cv.tenant_id = t.id`;
 
 export interface TenantCache {
   enabled: boolean;
@@ -200,7 +199,7 @@ export class ResultCache {
 
   /** A tenant's cache settings from a row of `TENANT_CACHE_COLUMNS`, read by a caller's larger query. */
   settingsFromRow(row: TenantCacheRow): TenantCache {
-    const { policyVersion } = policyFromRow(row.policy_version === null ? null : { policy: row.policy, version: row.policy_version });
+    const { policyVersion } = policyFromRow(row.policy_row);
     return {
       enabled: row.enabled,
       ttlSeconds: row.ttl ?? this.deps.settings.ttlSeconds,

@@ -1,6 +1,7 @@
 import type { PayloadCodec } from '@temporalio/common';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client';
+import { Prisma } from '../generated/prisma/client';
 import { unmask, type VaultEntry } from './mask';
 import { DEFAULT_POLICY, GuardrailPolicy, recordPolicy, type RecordedPolicy } from './policy';
 import { openVault, sealVault } from './vault';
@@ -9,6 +10,16 @@ import { openVault, sealVault } from './vault';
 
 export async function currentPolicy(db: Db, tenantId: string): Promise<RecordedPolicy> {
   return policyFromRow(await db.guardrailPolicy.findFirst({ where: { tenantId }, orderBy: { version: 'desc' } }));
+}
+
+/**
+ * The tenant's latest policy row as one JSON value (`{ policy, version }`, or null when none is
+ * saved), for a query that reads it beside other things; `tenantId` is the SQL naming the tenant
+ * (a column of the outer query). `policyFromRow` reads it.
+ */
+export function latestPolicyRowSql(tenantId: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(SELECT jsonb_build_object('policy', gp.policy, 'version', gp.version) FROM guardrail_policy gp
+    WHERE gp.tenant_id = ${tenantId} ORDER BY gp.version DESC LIMIT 1)`;
 }
 
 /** The recorded policy from the tenant's latest policy row (none: the default), for callers that read it in a larger query. */

@@ -169,10 +169,10 @@ export function createRunService(serviceDeps: RunServiceDeps) {
     ): Promise<CreateRunOutcome> {
       const { tenantId } = caller;
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
-      // The release policy may send this run to a candidate model or prompt variants.
       const requestedOnFailure = body.onFailure;
       // One round trip for the release plan, the corpus version, `onFailure` and the cache's settings.
       const tenant = await readTenantRunContext(db, tenantId);
+      // The release policy may send this run to a candidate model or prompt variants.
       const planned = await planRunVersions(
         { db, config },
         { tenantId, runId: id, options: { ...body.options, model: body.options.model ?? config.llm.model }, requestedModel: body.options.model !== undefined },

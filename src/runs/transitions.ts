@@ -1,5 +1,6 @@
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
+import { latestPolicyRowSql } from '../guardrails/store';
 import type { CacheHitInfo, RunStatus } from '../shared';
 import { terminalSql, type RunError } from './status';
 
@@ -49,21 +50,16 @@ export function createRunTransitions(db: Db) {
       WHERE ${writableBy(ref, execution)}`,
 
     /**
-     * `running`, returning the run's input in the same statement: the answer workflow's first step
-     * (guardInput) reads the question anyway, so marking the run costs no extra round trip. No row
-     * when the run is not writable by this execution (the caller then reads the input alone).
-     */
-    /**
-     * `running`, returning the run's input and, in the same round trip, the tenant's latest
-     * guardrail policy row (null: none saved), which the first step reads next.
+     * `running`, returning the run's input and the tenant's latest guardrail policy row (null: none
+     * saved) in the same statement: the answer workflow's first step (guardInput) reads both anyway,
+     * so marking the run costs no extra round trip. No row when the run is not writable by this
+     * execution (the caller then reads the input and the policy itself).
      */
     runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown; policy: { policy: unknown; version: number } | null }>>`
       UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
              completed_at = NULL, ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}
-      RETURNING input,
-        (SELECT jsonb_build_object('policy', gp.policy, 'version', gp.version) FROM guardrail_policy gp
-          WHERE gp.tenant_id = run.tenant_id ORDER BY gp.version DESC LIMIT 1) AS policy`,
+      RETURNING input, ${latestPolicyRowSql(Prisma.raw('run.tenant_id'))} AS policy`,
 
     needsAttention: (ref: RunRef, execution: string, error: RunError) => db.$executeRaw`
       UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(error)}::jsonb, ${withExecution(execution)}, updated_at = now()
