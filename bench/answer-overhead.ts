@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
 import { HANDBOOK, makePdf } from '../scripts/make-fixtures';
 import { addCpu, cpuPerRun, cpuShare, startCpuMeter, sumOf, type CpuSample, type ProcessName } from './cpu';
 import { closedLoop, type LoadResult } from './load';
 import { awaitWorkflow, benchQuestion, timedBaselineRun, timedKeelRun, uploadDocument, type TimedRun } from './runs';
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
 import { ratio, round, summarize, type LatencySummary } from './stats';
+import { addCounts, countsPerRun, familyTotals, readTemporalCounts, type TemporalCounts } from './temporal-metrics';
 
 interface Measured {
   runs: number;
@@ -42,10 +44,14 @@ async function pgTransactions(db: BenchContext['stack']['db']): Promise<number> 
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Mean history length of some completed workflows: what each run makes the Temporal server store. */
-async function historyEvents(client: BenchContext['stack']['observer'], ids: string[]): Promise<number> {
-  const lengths = await Promise.all(ids.map(async (id) => (await client.workflow.getHandle(id).fetchHistory()).events?.length ?? 0));
-  return lengths.length ? lengths.reduce((a, b) => a + b, 0) / lengths.length : Number.NaN;
+/** Mean history length, in events and in encoded bytes, of some completed workflows: what each run makes the Temporal server store and send. */
+async function historySize(client: BenchContext['stack']['observer'], ids: string[]): Promise<{ events: number; bytes: number }> {
+  const histories = await Promise.all(ids.map((id) => client.workflow.getHandle(id).fetchHistory()));
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+  return {
+    events: mean(histories.map((h) => h.events?.length ?? 0)),
+    bytes: mean(histories.map((h) => temporal.api.history.v1.History.encode(h).finish().length)),
+  };
 }
 
 const fmt = (n: number | undefined, digits = 1) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -80,6 +86,7 @@ export const answerOverhead: Section = {
     const keelCpu: CpuSample[] = [];
     const baseCpu: CpuSample[] = [];
     const transactions = { keel: 0, baseline: 0 };
+    const temporalWork: Record<'keel' | 'baseline', TemporalCounts> = { keel: {}, baseline: {} };
     const settle = () => new Promise((resolve) => setTimeout(resolve, 1_500));
     ctx.progress(`warming up: ${options.BENCH_WARMUP_RUNS} runs each (corpus: ${chunks} chunks)`);
     for (const warm of [
@@ -98,6 +105,7 @@ export const answerOverhead: Section = {
         ctx.progress(`round ${roundIndex + 1}/${rounds}: ${n} ${which} runs, ${concurrency} in flight`);
         await settle();
         const xactsBefore = await pgTransactions(stack.db);
+        const temporalBefore = await readTemporalCounts(stack.temporalMetricsUrl);
         const cpu = startCpuMeter(stack.processes);
         if (which === 'keel') {
           keel.push(await closedLoop(n, concurrency, (i) => keelRun(`r${roundIndex}`)(done + i)));
@@ -109,6 +117,8 @@ export const answerOverhead: Section = {
         await settle();
         // The reading itself and the reconciler's passes during the pauses are in Keel's count too.
         transactions[which] += (await pgTransactions(stack.db)) - xactsBefore;
+        // The same for the Temporal server: Keel's count includes its reconciler's visibility queries.
+        addCounts(temporalWork[which], temporalBefore, await readTemporalCounts(stack.temporalMetricsUrl));
       }
     }
 
@@ -124,14 +134,23 @@ export const answerOverhead: Section = {
     };
     const k = withCpu(keel, keelCpu);
     const b = withCpu(base, baseCpu);
+    const temporalPerRun = {
+      keel: countsPerRun({}, temporalWork.keel, k.runs + k.failed),
+      baseline: countsPerRun({}, temporalWork.baseline, b.runs + b.failed),
+    };
+    const temporalTotals = { keel: familyTotals(temporalPerRun.keel), baseline: familyTotals(temporalPerRun.baseline) };
+    const keelHistory = await historySize(stack.observer, keelRunIds.slice(0, 5));
+    const baseHistory = await historySize(stack.observer, base.flatMap((r) => r.samples.map((s) => s.id)).slice(0, 5));
     const work = {
       keel: {
         pgTransactionsPerRun: round(transactions.keel / Math.max(1, k.runs + k.failed), 1),
-        historyEventsPerRun: round(await historyEvents(stack.observer, keelRunIds.slice(0, 5)), 1),
+        historyEventsPerRun: round(keelHistory.events, 1),
+        historyBytesPerRun: Math.round(keelHistory.bytes),
       },
       baseline: {
         pgTransactionsPerRun: round(transactions.baseline / Math.max(1, b.runs + b.failed), 1),
-        historyEventsPerRun: round(await historyEvents(stack.observer, base.flatMap((r) => r.samples.map((s) => s.id)).slice(0, 5)), 1),
+        historyEventsPerRun: round(baseHistory.events, 1),
+        historyBytesPerRun: Math.round(baseHistory.bytes),
       },
     };
     const keelCpuPerRun = sumOf(k.cpuPerRun, KEEL_PROCESSES);
@@ -177,6 +196,17 @@ export const answerOverhead: Section = {
       ['CPU per run (ms): bench process (load generator, model server, client)', fmt(k.cpuPerRun.bench), fmt(b.cpuPerRun.bench), ''],
       ['Postgres transactions per run (every statement outside a transaction is one)', fmt(work.keel.pgTransactionsPerRun), fmt(work.baseline.pgTransactionsPerRun), times(ratio(work.keel.pgTransactionsPerRun, work.baseline.pgTransactionsPerRun))],
       ['Temporal history events per run', fmt(work.keel.historyEventsPerRun), fmt(work.baseline.historyEventsPerRun), times(ratio(work.keel.historyEventsPerRun, work.baseline.historyEventsPerRun))],
+      ['Temporal history size per run (encoded bytes)', String(work.keel.historyBytesPerRun), String(work.baseline.historyBytesPerRun), times(ratio(work.keel.historyBytesPerRun, work.baseline.historyBytesPerRun))],
+      ...(['persistence', 'visibility', 'frontend'] as const).map((family) => {
+        const label = {
+          persistence: 'Temporal persistence requests per run (history and task queues)',
+          visibility: 'Temporal visibility store requests per run (search attributes, memo, list queries)',
+          frontend: 'Temporal frontend RPCs per run (starts, polls, completions, queries)',
+        }[family];
+        const kn = temporalTotals.keel[family] ?? 0;
+        const bn = temporalTotals.baseline[family] ?? 0;
+        return [label, fmt(kn), fmt(bn), times(ratio(kn, bn))];
+      }),
     ];
 
     return {
@@ -203,6 +233,8 @@ export const answerOverhead: Section = {
         perRound,
         ratios,
         work,
+        /** Temporal server requests per run by store and operation, for finding what Keel makes it do. */
+        temporalPerRun,
         modelCalls: stack.model.counters().chat.completed,
       },
       failures: { count: failureCount, samples: failureSamples(errors) },

@@ -46,6 +46,8 @@ export interface BenchStack {
    */
   observer: Client;
   namespace: string;
+  /** The Temporal server's Prometheus endpoint (bench/temporal-metrics.ts counts its persistence requests). */
+  temporalMetricsUrl: string;
   processes: BenchProcesses;
   model: ModelServer;
   workerSettings: WorkerSettings;
@@ -64,6 +66,7 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
   const stack = await startStack({
     label: 'bench',
     production: true,
+    temporalMetrics: true,
     workers: false,
     env: {
       KEEL_EMBEDDING_MODEL: 'keel-offline-embed-1',
@@ -105,6 +108,7 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
     temporal: stack.temporal,
     observer,
     namespace,
+    temporalMetricsUrl: stack.env.metricsUrl ?? '',
     processes: { api: api.pid, worker: worker.pid, baselineWorker: baselineWorker.pid, temporalServer: stack.env.pid },
     model: stack.model,
     workerSettings,

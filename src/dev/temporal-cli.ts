@@ -37,6 +37,8 @@ export interface DevServerOptions {
   /** The Web UI's port; unset: no Web UI. */
   uiPort?: number;
   namespace?: string;
+  /** Serve the server's Prometheus metrics on this port (the benchmark counts persistence requests); unset: none. */
+  metricsPort?: number;
   /** Further flags, e.g. `--ui-codec-endpoint`. */
   extra?: string[];
 }
@@ -50,6 +52,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     ...(opts.uiPort === undefined ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
     ...(opts.namespace ? ['--namespace', opts.namespace] : []),
+    ...(opts.metricsPort === undefined ? [] : ['--metrics-port', String(opts.metricsPort)]),
     '--log-level', 'error',
     ...KEEL_SEARCH_ATTRIBUTE_FLAGS,
     ...(opts.extra ?? []),

@@ -52,6 +52,8 @@ import { freePort, spawnKeel, spawnProcess, waitForLog, type KeelProcess } from 
 export class TemporalServer extends TestWorkflowEnvironment {
   private child!: KeelProcess;
   private args!: string[];
+  /** The server's Prometheus endpoint, when launched with `metrics: true`. */
+  metricsUrl?: string;
 
   /** The server's OS process, for CPU accounting. */
   get pid(): number {
@@ -74,14 +76,16 @@ export class TemporalServer extends TestWorkflowEnvironment {
     await this.child.kill('SIGTERM');
   }
 
-  static async launch(opts: { dbFile?: string } = {}): Promise<TemporalServer> {
+  static async launch(opts: { dbFile?: string; metrics?: boolean } = {}): Promise<TemporalServer> {
     const address = `127.0.0.1:${await freePort()}`;
-    const args = devServerArgs({ ip: '127.0.0.1', port: Number(address.split(':')[1]), dbFile: opts.dbFile });
+    const metricsPort = opts.metrics ? await freePort() : undefined;
+    const args = devServerArgs({ ip: '127.0.0.1', port: Number(address.split(':')[1]), dbFile: opts.dbFile, metricsPort });
     const proc = await launchDevServer(address, args);
     try {
       const env = (await TemporalServer.createFromExistingServer({ address, namespace: 'default' })) as TemporalServer;
       env.child = proc;
       env.args = args;
+      if (metricsPort !== undefined) env.metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
       return env;
     } catch (err) {
       await proc.kill('SIGKILL');
@@ -149,6 +153,8 @@ export interface StackOptions {
   log?: Logger;
   /** Persist Temporal to this SQLite file, so `stack.env.restart()` keeps its state. */
   temporalDbFile?: string;
+  /** Serve the Temporal server's Prometheus metrics (`stack.env.metricsUrl`): the benchmark counts its persistence requests. */
+  temporalMetrics?: boolean;
   /**
    * Production worker settings (the benchmark): the workflow cache on and the worker options from
    * config. Tests keep the cache off so every workflow task replays its history.
@@ -169,7 +175,7 @@ export function quietRuntime(): void {
 }
 
 /** A Temporal dev server on a free port with Keel's search attributes; `teardown()` stops it. */
-export async function startTemporal(opts: { dbFile?: string } = {}): Promise<TemporalServer> {
+export async function startTemporal(opts: { dbFile?: string; metrics?: boolean } = {}): Promise<TemporalServer> {
   quietRuntime();
   return TemporalServer.launch(opts);
 }
@@ -198,7 +204,7 @@ export async function startStack(opts: StackOptions): Promise<TestStack> {
 async function buildStack(opts: StackOptions, cleanup: Cleanup): Promise<TestStack> {
   const database = await createTestDatabase(opts.label);
   cleanup.add('database', () => database.drop());
-  const env = await startTemporal({ dbFile: opts.temporalDbFile });
+  const env = await startTemporal({ dbFile: opts.temporalDbFile, metrics: opts.temporalMetrics });
   cleanup.add('Temporal dev server', () => env.teardown());
   const model = await startModelServer({ port: 0 });
   cleanup.add('model server', () => model.close());

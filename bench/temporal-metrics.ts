@@ -1,0 +1,61 @@
+/**
+ * Counts of the work the Temporal server did, read from its Prometheus endpoint: persistence
+ * requests (history, matching and visibility stores) and frontend RPCs. Like Postgres transactions,
+ * they are exact counts that a busy machine cannot blur, unlike the server's CPU time.
+ */
+
+/** Counter totals by `family:operation`, e.g. `persistence:UpdateWorkflowExecution`. */
+export type TemporalCounts = Record<string, number>;
+
+const FAMILIES: Record<string, string> = {
+  persistence_requests: 'persistence',
+  visibility_persistence_requests: 'visibility',
+  service_requests: 'frontend',
+};
+
+/** One reading of the counters; only the `default` namespace's persistence and the frontend's RPCs count. */
+export async function readTemporalCounts(metricsUrl: string): Promise<TemporalCounts> {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts: TemporalCounts = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+    if (!m) continue;
+    const family = FAMILIES[m[1]!];
+    if (!family) continue;
+    const labels: Record<string, string> = {};
+    for (const l of m[2]!.matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]!] = l[2]!;
+    if (family === 'persistence' && labels.namespace !== 'default') continue;
+    if (family === 'frontend' && (labels.service_name !== 'frontend' || labels.namespace !== 'default')) continue;
+    const key = `${family}:${labels.operation}`;
+    counts[key] = (counts[key] ?? 0) + Number(m[3]);
+  }
+  return counts;
+}
+
+/** What happened between two readings, per run; operations that did not move are left out. */
+export function countsPerRun(before: TemporalCounts, after: TemporalCounts, runs: number): TemporalCounts {
+  const out: TemporalCounts = {};
+  for (const [key, n] of Object.entries(after)) {
+    const d = n - (before[key] ?? 0);
+    if (d > 0) out[key] = Math.round((d / Math.max(1, runs)) * 100) / 100;
+  }
+  return out;
+}
+
+/** Sums per family (`persistence`, `visibility`, `frontend`). */
+export function familyTotals(perRun: TemporalCounts): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const [key, n] of Object.entries(perRun)) {
+    const family = key.split(':')[0]!;
+    totals[family] = Math.round(((totals[family] ?? 0) + n) * 100) / 100;
+  }
+  return totals;
+}
+
+/** Adds up readings' differences, so rounds that alternate with the other side can be summed. */
+export function addCounts(into: TemporalCounts, before: TemporalCounts, after: TemporalCounts): void {
+  for (const [key, n] of Object.entries(after)) {
+    const d = n - (before[key] ?? 0);
+    if (d > 0) into[key] = (into[key] ?? 0) + d;
+  }
+}
