@@ -52,11 +52,15 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
       // store. NO KEY: ledger rows that reference the run can still be inserted.
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM run WHERE id = $1 FOR NO KEY UPDATE', [runId]);
+      // storeResult writes no `started` row: what shows it waiting is its statement, blocked on the lock.
       await eventually(async () => {
         const steps = await stack.db.runStep.findMany({ where: { runId } });
         const generated = steps.some((s) => s.step === 'generate' && s.status === 'completed');
-        const storing = steps.some((s) => s.step === 'storeResult' && s.status === 'started');
-        return generated && storing ? true : undefined;
+        // Read outside the lock's transaction: pg_stat_activity is a snapshot per transaction.
+        const [waiting] = await stack.db.$queryRaw<Array<{ n: number }>>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE run SET status = ''completed''%'`;
+        return generated && (waiting?.n ?? 0) > 0 ? true : undefined;
       }, 'generate done and storeResult waiting', 60_000);
       await first.kill('SIGKILL');
       await lock.query('ROLLBACK');

@@ -62,10 +62,11 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
         const { resultKey: _key, ...rest } = input.result as Record<string, unknown>;
         result = { ...rest, data };
       }
-      // The run turns `completed` in the same transaction that closes this step's ledger row,
-      // so a reader never sees a completed run with an open step.
-      // One statement: the run's transition and the step's row (docs/lean-orchestration.md).
+      // The run turns `completed` in the same statement that writes this step's ledger row (and the
+      // cache step's), so a reader never sees a completed run without its step. No `started` row
+      // first: a quick step's attempt is recorded when it ends (docs/lean-orchestration.md).
       await withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'storeResult' }, async () => undefined, undefined, {
+        recordStart: false,
         withCompleted: () => runs.completedSql(input, currentExecution(), result, input.model, input.cache),
         carry: pending,
       });
