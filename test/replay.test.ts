@@ -21,6 +21,7 @@ describe('workflow determinism: recorded histories replay', function () {
       'answer-failed-and-retried',
       'answer-lean-v1',
       'answer-lean-v2',
+      'answer-lean-v3',
       'answer-normal',
       'answer-paused-and-resumed',
       'answer-refine',

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { CacheControl, CacheTicket, ResultCache, RunLookup } from '../cache';
-import type { ExtractLookup } from '../cache/result-cache';
+import type { ExtractLookup, TenantCacheSettingsRow } from '../cache/result-cache';
 import type { Db } from '../db/client';
 import type { AnswerResult, ExtractResult, ExtractSource, ModelOptions } from '../shared';
 import type { EmbedFor } from '../llm/embed';
@@ -19,14 +19,17 @@ export interface CacheActivityDeps {
  * read of the run row.
  */
 async function spent(db: Db, runId: string, tenantId: string, startedAtMs?: number): Promise<{ tokens: number; costUsd: number; latencyMs: number }> {
-  const [sum, run] = await Promise.all([
-    db.runStep.aggregate({ where: { runId, tenantId }, _sum: { tokensIn: true, tokensOut: true, costUsd: true } }),
+  // A raw statement, not the ORM's aggregate: the lean answer workflow's store runs it on every miss.
+  const [[sum], run] = await Promise.all([
+    db.$queryRaw<Array<{ tokens: number; cost: number }>>`
+      SELECT (COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0))::float8 AS tokens, COALESCE(SUM(cost_usd), 0)::float8 AS cost
+      FROM run_step WHERE run_id = ${runId} AND tenant_id = ${tenantId}::uuid`,
     startedAtMs === undefined ? db.run.findFirst({ where: { id: runId, tenantId }, select: { startedAt: true, createdAt: true } }) : undefined,
   ]);
   const since = startedAtMs ?? (run ? (run.startedAt ?? run.createdAt).getTime() : undefined);
   return {
-    tokens: (sum._sum.tokensIn ?? 0) + (sum._sum.tokensOut ?? 0),
-    costUsd: Number(sum._sum.costUsd ?? 0),
+    tokens: sum?.tokens ?? 0,
+    costUsd: sum?.cost ?? 0,
     latencyMs: since === undefined ? 0 : Date.now() - since,
   };
 }
@@ -51,6 +54,11 @@ export interface CacheLookupInput {
   question: string;
   options: ModelOptions;
   control?: CacheControl;
+  /**
+   * The tenant's cache settings as guardInput read them with the run, and the guardrail policy
+   * version the run is guarded under (answer-lean-v3): the lookup then makes no read of its own.
+   */
+  settings?: { row: TenantCacheSettingsRow; policyVersion: string };
 }
 
 /**
@@ -68,8 +76,10 @@ export function cacheLookupStep(
   return withLedger(db, { runId: input.runId, tenantId: input.tenantId, step: 'cacheLookup', ...(as ? { part: as.part } : {}) }, async (entry) => {
     if (!cache) return {};
     const ctx = Context.current();
+    const { settings, ...lookup } = input;
     return cache.lookupForRun({
-      ...input, control: input.control ?? { lookup: true, store: true }, entry,
+      ...lookup, control: input.control ?? { lookup: true, store: true }, entry,
+      ...(settings ? { settings: cache.settingsFrom(settings.row, settings.policyVersion) } : {}),
       heartbeat: () => ctx.heartbeat(), sleep: (ms) => ctx.sleep(ms), signal: ctx.cancellationSignal,
       ...(as ? { waitForLeader: false, ...(as.embedQuestion ? { embedQuestion: as.embedQuestion } : {}) } : {}),
     });

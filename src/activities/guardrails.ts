@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type PayloadCodec } from '@temporalio/common';
+import type { TenantCacheSettingsRow } from '../cache/result-cache';
 import { AesGcmPayloadCodec } from '../codec/aes-gcm-codec';
 import type { PayloadKeyRing } from '../codec/keys';
 import type { Db } from '../db/client';
@@ -30,6 +31,8 @@ export interface GuardInputResult {
   policy: RecordedPolicy;
   enclosure: PromptEnclosure;
   masked: number;
+  /** The tenant's cache settings, read with the run when asked (`cacheSettings`): the lookup then reads none. */
+  cacheSettings?: TenantCacheSettingsRow;
 }
 
 export interface ScreenContextResult {
@@ -73,7 +76,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
      * masking. The question is read from the run's row rather than passed in, so the only
      * event of the run's history that holds it in clear (before the codec) is the workflow's start.
      */
-    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string; markRunning?: boolean }): Promise<GuardInputResult> {
+    async guardInput(input: { runId: string; tenantId: string; callerKeyId?: string; markRunning?: boolean; cacheSettings?: boolean }): Promise<GuardInputResult> {
       let entries: VaultEntry[] = [];
       let sealed: Uint8Array<ArrayBuffer> | undefined;
       return withLedger(
@@ -90,7 +93,9 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
           entries = check.entries;
           if (entries.length > 0 && codec) sealed = await sealEntries(codec, entries);
           count(check.decisions);
-          return { text: check.text, blocked: check.blocked, decisions: check.decisions, policy, enclosure: newEnclosure(), masked: check.entries.length };
+          // `cacheSettings` (answer-lean-v3): the settings the same statement read, for the workflow to hand to the lookup.
+          const cacheSettings = input.cacheSettings && marked?.cache_settings ? { cacheSettings: marked.cache_settings } : {};
+          return { text: check.text, blocked: check.blocked, decisions: check.decisions, policy, enclosure: newEnclosure(), masked: check.entries.length, ...cacheSettings };
         },
         (result) => [
           ...(sealed ? [vaultUpsert(deps.db, { runId: input.runId, tenantId: input.tenantId, ...(input.callerKeyId ? { apiKeyId: input.callerKeyId } : {}) }, sealed)] : []),

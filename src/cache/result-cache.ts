@@ -110,25 +110,45 @@ export interface ResultCacheDeps {
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
 
-/** What `TENANT_CACHE_COLUMNS` selects. */
-export interface TenantCacheRow {
+/** A tenant's cache settings and corpus version, as `TENANT_CACHE_COLUMNS` and `tenantCacheSettingsSql` read them. */
+export interface TenantCacheSettingsRow {
   enabled: boolean;
   ttl: number | null;
   threshold: number | null;
   epoch: number;
   corpus: number | null;
+}
+
+/** What `TENANT_CACHE_COLUMNS` selects. */
+export interface TenantCacheRow extends TenantCacheSettingsRow {
   /** The latest guardrail policy row (`latestPolicyRowSql`), null when none is saved. */
   policy_row: { policy: unknown; version: number } | null;
 }
+
+/** The settings' columns of `tenant t` and its corpus version `cv`, by the name each is read as. */
+const SETTINGS_COLUMNS: ReadonlyArray<readonly [keyof TenantCacheSettingsRow, string]> = [
+  ['enabled', 't.cache_enabled'], ['ttl', 't.cache_ttl_seconds'], ['threshold', 't.cache_similarity_threshold'],
+  ['epoch', 't.cache_epoch'], ['corpus', 'cv.version'],
+];
 
 /**
  * A tenant's cache settings, corpus version and latest guardrail policy (every key depends on
  * them), as columns and joins of a query over `tenant t`: the cache's own read, and the one read
  * that starting a run makes (src/runs/tenant-context.ts).
  */
-export const TENANT_CACHE_COLUMNS = Prisma.sql`t.cache_enabled AS enabled, t.cache_ttl_seconds AS ttl, t.cache_similarity_threshold AS threshold,
-  t.cache_epoch AS epoch, cv.version AS corpus, ${latestPolicyRowSql(Prisma.raw('t.id'))} AS policy_row`;
+export const TENANT_CACHE_COLUMNS = Prisma.sql`${Prisma.raw(SETTINGS_COLUMNS.map(([name, column]) => `${column} AS ${name}`).join(', '))},
+  ${latestPolicyRowSql(Prisma.raw('t.id'))} AS policy_row`;
 export const TENANT_CACHE_JOINS = Prisma.sql`LEFT JOIN corpus_version cv ON cv.tenant_id = t.id`;
+
+/**
+ * The settings alone as one JSON value (`TenantCacheSettingsRow`), for a statement about something
+ * else: guardInput's `running` transition reads them with the run (src/runs/transitions.ts), so
+ * the answer workflow's lookup needs no read of its own. `tenantId`: the SQL naming the tenant.
+ */
+export function tenantCacheSettingsSql(tenantId: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(SELECT jsonb_build_object(${Prisma.raw(SETTINGS_COLUMNS.map(([name, column]) => `'${name}', ${column}`).join(', '))})
+    FROM tenant t ${TENANT_CACHE_JOINS} WHERE t.id = ${tenantId})`;
+}
 
 export interface TenantCache {
   enabled: boolean;
@@ -199,7 +219,11 @@ export class ResultCache {
 
   /** A tenant's cache settings from a row of `TENANT_CACHE_COLUMNS`, read by a caller's larger query. */
   settingsFromRow(row: TenantCacheRow): TenantCache {
-    const { policyVersion } = policyFromRow(row.policy_row);
+    return this.settingsFrom(row, policyFromRow(row.policy_row).policyVersion);
+  }
+
+  /** The same from the settings alone and the guardrail policy version the run is guarded under (read beside them). */
+  settingsFrom(row: TenantCacheSettingsRow, policyVersion: string): TenantCache {
     return {
       enabled: row.enabled,
       ttlSeconds: row.ttl ?? this.deps.settings.ttlSeconds,
@@ -300,9 +324,11 @@ export class ResultCache {
     runId: string; tenantId: string; question: string; options: ModelOptions; control: CacheControl;
     entry: LedgerEntry; heartbeat: () => void; sleep: (ms: number) => Promise<void>; signal?: AbortSignal;
     waitForLeader?: boolean; embedQuestion?: { model: string; embed: EmbedFor };
+    /** The tenant's settings, when the caller read them already (`settingsFrom`). */
+    settings?: TenantCache;
   }): Promise<RunLookup> {
     const { runId, tenantId, question, options, control } = input;
-    const t = await this.tenant(tenantId);
+    const t = input.settings ?? (await this.tenant(tenantId));
     if (!t?.enabled) return {};
     const scope = this.scope(tenantId, options, t);
     const key = exactKey(scope, question);

@@ -1,5 +1,6 @@
 import type { Db } from '../db/client';
 import { Prisma } from '../generated/prisma/client';
+import { tenantCacheSettingsSql, type TenantCacheSettingsRow } from '../cache/result-cache';
 import { latestPolicyRowSql } from '../guardrails/store';
 import type { CacheHitInfo, RunStatus } from '../shared';
 import { terminalSql, type RunError } from './status';
@@ -50,16 +51,17 @@ export function createRunTransitions(db: Db) {
       WHERE ${writableBy(ref, execution)}`,
 
     /**
-     * `running`, returning the run's input and the tenant's latest guardrail policy row (null: none
-     * saved) in the same statement: the answer workflow's first step (guardInput) reads both anyway,
-     * so marking the run costs no extra round trip. No row when the run is not writable by this
-     * execution (the caller then reads the input and the policy itself).
+     * `running`, returning the run's input, the tenant's latest guardrail policy row (null: none
+     * saved) and its cache settings in the same statement: the answer workflow's first step
+     * (guardInput) reads the first two anyway, and its cache lookup the third, so marking the run
+     * costs no extra round trip. No row when the run is not writable by this execution (the
+     * caller then reads the input and the policy itself).
      */
-    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown; policy: { policy: unknown; version: number } | null }>>`
+    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown; policy: { policy: unknown; version: number } | null; cache_settings: TenantCacheSettingsRow | null }>>`
       UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
              completed_at = NULL, ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}
-      RETURNING input, ${latestPolicyRowSql(Prisma.raw('run.tenant_id'))} AS policy`,
+      RETURNING input, ${latestPolicyRowSql(Prisma.raw('run.tenant_id'))} AS policy, ${tenantCacheSettingsSql(Prisma.raw('run.tenant_id'))} AS cache_settings`,
 
     needsAttention: (ref: RunRef, execution: string, error: RunError) => db.$executeRaw`
       UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(error)}::jsonb, ${withExecution(execution)}, updated_at = now()

@@ -15,9 +15,11 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
   const { setStatus, step } = run;
   // Lean orchestration (docs/lean-orchestration.md): guardInput marks the run running, and the
   // run-row and cache writes are local activities. Runs recorded before it replay the old commands.
-  // v2 also looks up the cache and retrieves in one activity; it implies v1, so a new run records
-  // one patch marker, and a v1 run (no v2 marker) replays the v1 commands.
-  const leanV2 = patched('answer-lean-v2');
+  // v2 also looks up the cache and retrieves in one activity; v3 hands that lookup the cache
+  // settings guardInput read with the run. Each implies the ones before, so a new run records one
+  // patch marker, and an older run (no newer marker) replays its own commands.
+  const leanV3 = patched('answer-lean-v3');
+  const leanV2 = leanV3 || patched('answer-lean-v2');
   const lean = leanV2 || patched('answer-lean-v1');
   const book = lean ? local : act;
 
@@ -40,7 +42,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     let question: string;
     let guard: Awaited<ReturnType<Activities['guardInput']>> | undefined;
     if (guarded) {
-      guard = await step('guardInput', () => act.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}), ...(lean ? { markRunning: true } : {}) }));
+      guard = await step('guardInput', () => act.guardInput({ runId, tenantId, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}), ...(lean ? { markRunning: true } : {}), ...(leanV3 ? { cacheSettings: true } : {}) }));
       if (guard.blocked.length > 0) await block('guardInput', guard.blocked);
       question = guard.text;
     } else {
@@ -53,7 +55,8 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     const retrieveContext = () => step('retrieveContext', () => act.retrieveContext({ runId, tenantId, query: question }));
     let retrieved: ContextChunk[] | undefined;
     if (leanV2) {
-      const found = await step('retrieveContext', () => act.lookupAndRetrieve({ runId, tenantId, question, options: input.options, control: input.cache }));
+      const settings = guard?.cacheSettings ? { settings: { row: guard.cacheSettings, policyVersion: guard.policy.policyVersion } } : {};
+      const found = await step('retrieveContext', () => act.lookupAndRetrieve({ runId, tenantId, question, options: input.options, control: input.cache, ...settings }));
       // An identical run holds the single-flight lease: wait for it in the cache's own activity.
       lookup = found.lookup.contended ? await lookUp() : found.lookup;
       retrieved = found.context;
