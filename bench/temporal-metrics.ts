@@ -7,10 +7,17 @@
 /** Counter totals by `family:operation`, e.g. `persistence:UpdateWorkflowExecution`. */
 export type TemporalCounts = Record<string, number>;
 
-const FAMILIES: Record<string, string> = {
-  persistence_requests: 'persistence',
-  visibility_persistence_requests: 'visibility',
-  service_requests: 'frontend',
+/**
+ * Counter families read, by the name they get here, and a scale. The latency sums (wall time in
+ * ms, so waits for SQLite's lock count too) are for finding what costs the server: not counts.
+ */
+const FAMILIES: Record<string, { name: string; scale: number }> = {
+  persistence_requests: { name: 'persistence', scale: 1 },
+  visibility_persistence_requests: { name: 'visibility', scale: 1 },
+  service_requests: { name: 'frontend', scale: 1 },
+  persistence_latency_sum: { name: 'persistence-ms', scale: 1000 },
+  visibility_persistence_latency_sum: { name: 'visibility-ms', scale: 1000 },
+  service_latency_sum: { name: 'frontend-ms', scale: 1000 },
 };
 
 /** One reading of the counters; only the `default` namespace's persistence and the frontend's RPCs count. */
@@ -20,14 +27,15 @@ export async function readTemporalCounts(metricsUrl: string): Promise<TemporalCo
   for (const line of text.split('\n')) {
     const m = /^(\w+)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
     if (!m) continue;
-    const family = FAMILIES[m[1]!];
-    if (!family) continue;
+    const read = FAMILIES[m[1]!];
+    if (!read) continue;
+    const family = read.name;
     const labels: Record<string, string> = {};
     for (const l of m[2]!.matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]!] = l[2]!;
-    if (family === 'persistence' && labels.namespace !== 'default') continue;
-    if (family === 'frontend' && (labels.service_name !== 'frontend' || labels.namespace !== 'default')) continue;
+    if (family.startsWith('persistence') && labels.namespace !== 'default') continue;
+    if (family.startsWith('frontend') && (labels.service_name !== 'frontend' || labels.namespace !== 'default')) continue;
     const key = `${family}:${labels.operation}`;
-    counts[key] = (counts[key] ?? 0) + Number(m[3]);
+    counts[key] = (counts[key] ?? 0) + Number(m[3]) * read.scale;
   }
   return counts;
 }

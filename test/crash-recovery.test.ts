@@ -40,9 +40,8 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     const runId = created.body.id;
     await withPgClient(stack.config.DATABASE_URL, async (lock) => {
       const first = await worker();
-      // Wait for the workflow's own first write (guardInput marks the run running), not for the
-      // status alone: the new worker's reconciler may already have set `running` from Temporal's
-      // view, and a lock taken then would hold guardInput's UPDATE instead of storeResult's.
+      // Wait for the workflow's own first write (guardInput marks the run running) to be done: a lock
+      // taken before it would hold guardInput's UPDATE instead of storeResult's.
       await eventually(
         async () => ((await stack.db.runStep.findMany({ where: { runId, step: 'guardInput', status: 'completed' } })).length > 0 ? true : undefined),
         'guardInput to complete',

@@ -1,6 +1,6 @@
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { CLOSED_STATUS, isTerminal } from './status';
+import { CLOSED_STATUS } from './status';
 import { syncRun, type RunSyncDeps } from './sync';
 
 export interface ReconcilerOptions extends RunSyncDeps {
@@ -79,7 +79,12 @@ export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
         else settled.set(settledKey(info), closeTime.getTime());
         continue;
       }
-      if (!status && row.workflowRunId === info.runId && !isTerminal(row.status)) continue;
+      // A running execution the row already names has nothing to tell it: the run is in progress, or
+      // its workflow has written its ending and is about to close (the closed list brings the close
+      // time). Nor does one whose workflow has not reached its first step, which marks the run
+      // running with this execution. Syncing either would cost a describe and a history read, for
+      // about one run in ten under load, to race the workflow's own write (docs/lean-orchestration.md).
+      if (!status && (row.workflowRunId === info.runId || (row.workflowRunId === null && row.status === 'queued'))) continue;
       if (status === 'cancelled' && row.status === 'cancelled' && row.workflowRunId === info.runId && row.completedAt?.getTime() === closeTime?.getTime()) continue;
       try {
         await syncRun(opts, id);
