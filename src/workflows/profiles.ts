@@ -101,10 +101,22 @@ const ACTIVITY_PLAN: { [K in keyof Activities]: { profile: ActivityOptions; summ
   extractCacheStore: { profile: cacheCall, summary: 'Store the extraction in the result cache' },
 };
 
-/** The activities as workflows call them, each with its own profile and Web UI summary. */
+/**
+ * The activities as workflows call them, each with its own profile and Web UI summary. Each is
+ * made when a workflow first calls it: the workflow modules call this as they load, and they load
+ * again for every workflow the worker starts, so making all of them for each of five modules cost
+ * the workflow thread about 2 ms of CPU per run (docs/lean-orchestration.md).
+ */
 export function keelActivities(): ActivityInterfaceFor<Activities> {
-  const entries = Object.entries(ACTIVITY_PLAN).map(([name, { profile, summary }]) => [name, proxyActivities<Activities>({ ...profile, summary })[name as keyof Activities]]);
-  return Object.fromEntries(entries) as ActivityInterfaceFor<Activities>;
+  const made: Partial<Record<keyof Activities, unknown>> = {};
+  return new Proxy({} as ActivityInterfaceFor<Activities>, {
+    get(_target, name) {
+      if (typeof name !== 'string' || !Object.hasOwn(ACTIVITY_PLAN, name)) return undefined;
+      const key = name as keyof Activities;
+      const { profile, summary } = ACTIVITY_PLAN[key];
+      return (made[key] ??= proxyActivities<Activities>({ ...profile, summary })[key]);
+    },
+  });
 }
 
 /**
