@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import type { CacheControl, CacheTicket, ResultCache, RunLookup } from '../cache';
 import type { ExtractLookup, TenantCacheSettingsRow } from '../cache/result-cache';
 import type { Db } from '../db/client';
+import { queryRaw } from '../db/raw';
+import { Prisma } from '../generated/prisma/client';
 import type { AnswerResult, ExtractResult, ExtractSource, ModelOptions } from '../shared';
 import type { EmbedFor } from '../llm/embed';
 import { withLedger, type LedgerOutcome } from './ledger';
@@ -21,9 +23,9 @@ export interface CacheActivityDeps {
 async function spent(db: Db, runId: string, tenantId: string, startedAtMs?: number): Promise<{ tokens: number; costUsd: number; latencyMs: number }> {
   // A raw statement, not the ORM's aggregate: the lean answer workflow's store runs it on every miss.
   const [[sum], run] = await Promise.all([
-    db.$queryRaw<Array<{ tokens: number; cost: number }>>`
+    queryRaw<{ tokens: number; cost: number }>(db, Prisma.sql`
       SELECT (COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0))::float8 AS tokens, COALESCE(SUM(cost_usd), 0)::float8 AS cost
-      FROM run_step WHERE run_id = ${runId} AND tenant_id = ${tenantId}::uuid`,
+      FROM run_step WHERE run_id = ${runId} AND tenant_id = ${tenantId}::uuid`),
     startedAtMs === undefined ? db.run.findFirst({ where: { id: runId, tenantId }, select: { startedAt: true, createdAt: true } }) : undefined,
   ]);
   const since = startedAtMs ?? (run ? (run.startedAt ?? run.createdAt).getTime() : undefined);

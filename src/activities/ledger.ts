@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import type { Db } from '../db/client';
+import { executeRaw } from '../db/raw';
 import { Prisma } from '../generated/prisma/client';
 import type { ModelConfigEntry } from '../llm/models';
 import { attemptBuildId } from './build-lineage';
@@ -62,11 +64,13 @@ export const LEDGER_WRITE_PATIENCE_MS = 30_000;
 
 /**
  * A write that will fail the same way again: a constraint or data error (Prisma's P2xxx), not the
- * database being unreachable. A raw statement's failure is P2010 whatever the cause, so its SQLSTATE
- * decides: class 22 (data), 23 (constraint) and 42 (syntax, access) are bugs; anything else (a
- * connection closed mid-statement has none) is weather.
+ * database being unreachable. A raw statement's failure is P2010 whatever the cause (or `pg`'s
+ * error, for one sent directly), so its SQLSTATE decides: class 22 (data), 23 (constraint) and 42
+ * (syntax, access) are bugs; anything else (a connection closed mid-statement has none) is weather.
  */
 export function isPermanentWriteError(err: unknown): boolean {
+  // A statement sent through `pg` directly (src/db/raw.ts) fails with the SQLSTATE in `code`.
+  if (err instanceof pg.DatabaseError) return typeof err.code === 'string' && /^(22|23|42)/.test(err.code);
   if (!(err instanceof Prisma.PrismaClientKnownRequestError) || !err.code.startsWith('P2')) return false;
   if (err.code === 'P2024') return false; // timed out waiting for a pooled connection
   if (err.code !== 'P2010') return true;
@@ -164,10 +168,10 @@ export async function withLedger<T>(
   // Raw statements, not the ORM's upsert: every step writes here, and a compiled ORM query costs
   // the worker several times the CPU of a tagged template (docs/lean-orchestration.md).
   if (recordStart) {
-    await db.$executeRaw`
+    await executeRaw(db, Prisma.sql`
       INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at)
       VALUES (${randomUUID()}::uuid, ${row.runId}, ${row.tenantId}::uuid, ${row.workflowRunId}, ${row.activityId}, ${row.step}, ${row.attempt}, 'started', ${startedAt})
-      ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET status = 'started', started_at = EXCLUDED.started_at`;
+      ON CONFLICT (run_id, workflow_run_id, activity_id, attempt) DO UPDATE SET status = 'started', started_at = EXCLUDED.started_at`);
   }
   const entry: LedgerEntry = { usage: {}, lineage: { build: attemptBuildId() } };
   const outcome = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt = new Date(), output?: T): LedgerOutcome => ({
@@ -180,7 +184,7 @@ export async function withLedger<T>(
     output,
   });
   const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
-    db.$executeRaw`${outcomeSql([...carried, outcome(status, error, endedAt, output)])}`;
+    executeRaw(db, outcomeSql([...carried, outcome(status, error, endedAt, output)]));
   try {
     const result = await fn(entry);
     const endedAt = new Date();
@@ -189,10 +193,12 @@ export async function withLedger<T>(
       return result;
     }
     await persistOutcome(async (): Promise<unknown> => {
-      if (opts.withCompleted) return db.$executeRaw`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`;
+      if (opts.withCompleted) return executeRaw(db, Prisma.sql`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`);
       const alongside = onSuccess?.(result) ?? [];
       // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
-      return alongside.length > 0 ? db.$transaction([...alongside, finish('completed', undefined, endedAt, result)]) : finish('completed', undefined, endedAt, result);
+      return alongside.length > 0
+        ? db.$transaction([...alongside, db.$executeRaw`${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`])
+        : finish('completed', undefined, endedAt, result);
     });
     return result;
   } catch (err) {
@@ -207,7 +213,7 @@ export async function withLedger<T>(
 /** Writes rows an activity's parts deferred (`defer`) when no later part carries them; one statement. */
 export async function writeLedgerRows(db: Db, rows: LedgerOutcome[]): Promise<void> {
   const pending = rows.splice(0);
-  if (pending.length > 0) await persistOutcome(() => db.$executeRaw`${outcomeSql(pending)}`);
+  if (pending.length > 0) await persistOutcome(() => executeRaw(db, outcomeSql(pending)));
 }
 
 /** One attempt's outcome, as `withLedger` writes it (kept back by `defer`). */

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client';
+import { queryRaw } from '../db/raw';
 import { Prisma } from '../generated/prisma/client';
 import { tenantCacheSettingsSql, type TenantCacheSettingsRow } from '../cache/result-cache';
 import { latestPolicyRowSql } from '../guardrails/store';
@@ -57,11 +58,11 @@ export function createRunTransitions(db: Db) {
      * costs no extra round trip. No row when the run is not writable by this execution (the
      * caller then reads the input and the policy itself).
      */
-    runningWithInput: (ref: RunRef, execution: string) => db.$queryRaw<Array<{ input: unknown; policy: { policy: unknown; version: number } | null; cache_settings: TenantCacheSettingsRow | null }>>`
+    runningWithInput: (ref: RunRef, execution: string) => queryRaw<{ input: unknown; policy: { policy: unknown; version: number } | null; cache_settings: TenantCacheSettingsRow | null }>(db, Prisma.sql`
       UPDATE run SET status = 'running', started_at = COALESCE(started_at, now()), error = NULL, result = NULL,
              completed_at = NULL, ${withExecution(execution)}, updated_at = now()
       WHERE ${writableBy(ref, execution)}
-      RETURNING input, ${latestPolicyRowSql(Prisma.raw('run.tenant_id'))} AS policy, ${tenantCacheSettingsSql(Prisma.raw('run.tenant_id'))} AS cache_settings`,
+      RETURNING input, ${latestPolicyRowSql(Prisma.raw('run.tenant_id'))} AS policy, ${tenantCacheSettingsSql(Prisma.raw('run.tenant_id'))} AS cache_settings`),
 
     needsAttention: (ref: RunRef, execution: string, error: RunError) => db.$executeRaw`
       UPDATE run SET status = 'needs_attention', error = ${JSON.stringify(error)}::jsonb, ${withExecution(execution)}, updated_at = now()
