@@ -183,8 +183,11 @@ export async function withLedger<T>(
     error: error === undefined ? undefined : status === 'cancelled' ? error : errorSummary(error),
     output,
   });
+  /** This attempt's outcome row, with any rows an earlier part deferred to it (`carry`). */
+  const outcomeRows = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
+    outcomeSql([...carried, outcome(status, error, endedAt, output)]);
   const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
-    executeRaw(db, outcomeSql([...carried, outcome(status, error, endedAt, output)]));
+    executeRaw(db, outcomeRows(status, error, endedAt, output));
   try {
     const result = await fn(entry);
     const endedAt = new Date();
@@ -193,11 +196,12 @@ export async function withLedger<T>(
       return result;
     }
     await persistOutcome(async (): Promise<unknown> => {
-      if (opts.withCompleted) return executeRaw(db, Prisma.sql`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`);
+      if (opts.withCompleted) return executeRaw(db, Prisma.sql`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeRows('completed', undefined, endedAt, result)}`);
       const alongside = onSuccess?.(result) ?? [];
       // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
+      // The transaction batches Prisma's own statements, so its row goes through Prisma too.
       return alongside.length > 0
-        ? db.$transaction([...alongside, db.$executeRaw`${outcomeSql([...carried, outcome('completed', undefined, endedAt, result)])}`])
+        ? db.$transaction([...alongside, db.$executeRaw`${outcomeRows('completed', undefined, endedAt, result)}`])
         : finish('completed', undefined, endedAt, result);
     });
     return result;
