@@ -96,10 +96,11 @@ export async function createKeelWorkers(opts: KeelWorkerOptions): Promise<Worker
         // more than there are parsing slots would only park them here, heartbeating and holding a
         // ledger row, while they could wait in Temporal's queue for any worker with a free slot.
         maxConcurrentActivityTaskExecutions: queue === TaskQueue.ingest ? Math.min(maxActivities, ingestSlots) : maxActivities,
-        // A parse runs for seconds and heartbeats throughout; the SDK would send those heartbeats
-        // only every 8 s (0.8 × the 10 s heartbeat timeout), so a cancelled ingest could parse on,
-        // and write its pages, for 8 s after the operator's cancel. At most 1 s on keel-ingest.
-        ...(queue === TaskQueue.ingest ? { maxHeartbeatThrottleInterval: '1s' } : {}),
+        // Cancellation reaches a running attempt only in a heartbeat's answer, and the SDK would send
+        // heartbeats only every 8 s (0.8 × the profiles' 10 s heartbeat timeout): a cancelled model
+        // call could run on, and bill, or an ingest parse on and write its pages, for 8 s after the
+        // operator's cancel. Every queue's attempts hear of it within about a second.
+        maxHeartbeatThrottleInterval: '1s',
         dataConverter: opts.dataConverter ?? keelDataConverter(undefined),
         shutdownGraceTime: opts.shutdownGraceMs ?? 30_000,
         interceptors: {
