@@ -55,6 +55,7 @@ const NINO = /\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\
 const IPV4 = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;
 /** Candidates only (compressed forms included); `isIP` decides. */
 const IPV6 = /(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])/g;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 /** Phone-shaped digit groups that libphonenumber cannot place in a country (synthetic or partial numbers). */
 const PHONE_SHAPE = /(?<![\w+(-])(?:\+\d{8,15}|(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,5}(?:[ .-]\d{2,6}){1,4})(?![\w-])/g;
 const PHONE_CUE = /\b(?:phone|tel|telephone|mobile|cell|call|fax|contact|reach|number|whatsapp|sms|text)\b[^.\n]{0,40}$/i;
@@ -107,7 +108,13 @@ export function detectPii(text: string, options: { types?: readonly PiiType[] } 
     for (const re of [IPV4, IPV6]) for (const m of text.matchAll(re)) if (isIP(m[0])) push(found, 'IP_ADDRESS', m.index, m.index + m[0].length, 'ip');
   }
   if (wanted.has('PHONE_NUMBER')) {
-    for (const n of findPhoneNumbersInText(text, { defaultCountry: 'US', extended: true })) push(found, 'PHONE_NUMBER', n.startsAt, n.endsAt, 'libphonenumber');
+    // A UUID is an identifier (an answer cites chunks by theirs), whatever digits it holds:
+    // libphonenumber's lenient scan found "84-1708-4210" inside one and masked the citation.
+    const ids = [...text.matchAll(UUID)].map((m) => [m.index, m.index + m[0].length] as const);
+    const inId = (start: number, end: number) => ids.some(([s, e]) => start < e && s < end);
+    for (const n of findPhoneNumbersInText(text, { defaultCountry: 'US', extended: true })) {
+      if (!inId(n.startsAt, n.endsAt)) push(found, 'PHONE_NUMBER', n.startsAt, n.endsAt, 'libphonenumber');
+    }
     for (const m of text.matchAll(PHONE_SHAPE)) {
       const digits = m[0].replace(/\D/g, '');
       if (digits.length < 7 || digits.length > 15) continue;

@@ -110,6 +110,12 @@ describe('guardrails: PII and secrets', () => {
     assert.deepEqual(types('card 4111 1111 1111 1112, IBAN DE00 3704 0044 0532 0130 00, SSN 000-12-3456, version 1.2.3.4.5'), []);
   });
 
+  it('leaves a cited chunk id alone, whatever digits it holds (libphonenumber read one as a phone)', () => {
+    assert.deepEqual(types('Each newcomer is paired with a mentor for six weeks. [4a4acf84-1708-4210-b9a6-e8aeb7bb1088]'), []);
+    // A number beside an id is still a number.
+    assert.deepEqual(types('[4a4acf84-1708-4210-b9a6-e8aeb7bb1088] call +44 20 7946 0958'), [['PHONE_NUMBER', '+44 20 7946 0958']]);
+  });
+
   it('finds credentials by format and by entropy', () => {
     const cases: Array<[string, string]> = [
       ['AKIAIOSFODNN7EXAMPLE', 'aws-access-key'],
