@@ -140,6 +140,15 @@ export interface GuardrailTrace {
   regenerated?: boolean;
 }
 
+/**
+ * The answer a run returns once an output check passed: the checked text, and the guardrail record
+ * with that check's decisions. The answer workflow and guardOutput (which stores it, since
+ * `answer-lean-v4`) build it with this one function.
+ */
+export function checkedAnswer(result: AnswerResult, trace: GuardrailTrace, checked: { text: string; decisions: GuardrailTrace['decisions'] }): AnswerResult {
+  return { ...result, answer: checked.text, guardrails: { ...trace, decisions: [...trace.decisions, ...checked.decisions] } };
+}
+
 export interface StrategyTrace {
   name: AnswerStrategy;
   candidates?: Array<{ index: number; answer: string; temperature?: number; score?: number }>;

@@ -41,17 +41,18 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     await withPgClient(stack.config.DATABASE_URL, async (lock) => {
       const first = await worker();
       // Wait for the workflow's own first write (guardInput marks the run running) to be done: a lock
-      // taken before it would hold guardInput's UPDATE instead of storeResult's.
+      // taken before it would hold guardInput's UPDATE instead of the store's.
       await eventually(
         async () => ((await stack.db.runStep.findMany({ where: { runId, step: 'guardInput', status: 'completed' } })).length > 0 ? true : undefined),
         'guardInput to complete',
         60_000,
       );
-      // Holding the run row makes storeResult's UPDATE wait: the window between generate and
-      // store. NO KEY: ledger rows that reference the run can still be inserted.
+      // Holding the run row makes the store's UPDATE wait (guardOutput's statement since
+      // answer-lean-v4): the window between generate and store. NO KEY: ledger rows that
+      // reference the run can still be inserted.
       await lock.query('BEGIN');
       await lock.query('SELECT id FROM run WHERE id = $1 FOR NO KEY UPDATE', [runId]);
-      // storeResult writes no `started` row: what shows it waiting is its statement, blocked on the lock.
+      // The store writes no `started` row: what shows it waiting is its statement, blocked on the lock.
       await eventually(async () => {
         const steps = await stack.db.runStep.findMany({ where: { runId } });
         const generated = steps.some((s) => s.step === 'generate' && s.status === 'completed');
@@ -64,7 +65,7 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
       await first.kill('SIGKILL');
       await lock.query('ROLLBACK');
     });
-    // storeResult writes the run and its ledger row in one statement, which the killed worker had
+    // The store writes the run and its ledger rows in one statement, which the killed worker had
     // already sent: Postgres runs it once the lock is released, so the row may already say completed.
     // Temporal never heard of it either way; what follows must complete the workflow without the model.
     assert.ok(['running', 'completed'].includes((await stack.db.run.findUnique({ where: { id: runId } }))?.status ?? ''));
@@ -79,8 +80,8 @@ describe('crash recovery: SIGKILL the worker process mid-run', function () {
     const generate = run.steps.find((s) => s.step === 'generate')?.attempts ?? [];
     assert.deepEqual(generate.map((a) => a.status), ['completed'], 'one billed generate in the ledger');
     const store = run.steps.find((s) => s.step === 'storeResult')?.attempts ?? [];
-    // storeResult is a local activity (answer-lean-v1): the restarted worker runs it again as
-    // attempt 1 (no marker was recorded for the killed one), so its row is taken over and completed.
+    // The `storeResult` row is a part of guardOutput's attempt (answer-lean-v4): written once, by
+    // the killed attempt's statement, or by a retry that found no completed row; never twice.
     assert.deepEqual(store.map((a) => [a.attempt, a.status]), [[1, 'completed']]);
   });
 

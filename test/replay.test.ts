@@ -22,6 +22,7 @@ describe('workflow determinism: recorded histories replay', function () {
       'answer-lean-v1',
       'answer-lean-v2',
       'answer-lean-v3',
+      'answer-lean-v4',
       'answer-normal',
       'answer-paused-and-resumed',
       'answer-refine',

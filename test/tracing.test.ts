@@ -75,7 +75,7 @@ describe('OpenTelemetry: one trace from the API through the workflow to its acti
     const names = (spans: ReadableSpan[]) => spans.map((s) => s.name);
     const spans = await eventually(async () => {
       const inTrace = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === callerTrace);
-      const wanted = ['POST /v1/runs', 'StartWorkflow:answer', 'RunWorkflow:answer', 'RunActivity:guardInput', 'RunActivity:generate', 'RunActivity:storeResult'];
+      const wanted = ['POST /v1/runs', 'StartWorkflow:answer', 'RunWorkflow:answer', 'RunActivity:guardInput', 'RunActivity:generate', 'RunActivity:guardOutput'];
       return wanted.every((n) => names(inTrace).includes(n)) ? inTrace : undefined;
     }, `spans in one trace; have ${JSON.stringify(names(exporter.getFinishedSpans()))}`);
     const requestSpan = spans.find((s) => s.name === 'POST /v1/runs')!;

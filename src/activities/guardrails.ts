@@ -13,14 +13,29 @@ import type { RecordedPolicy } from '../guardrails/policy';
 import { currentPolicy, policyFromRow, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createRunTransitions } from '../runs/transitions';
-import { FailureType, type ContextChunk, type PromptEnclosure } from '../shared';
-import { currentExecution, withLedger } from './ledger';
+import type { ResultCache } from '../cache';
+import { checkedAnswer, FailureType, type AnswerResult, type ContextChunk, type GuardrailTrace, type PromptEnclosure } from '../shared';
+import { cacheStoreStep, type CacheStoreInput } from './cache';
+import { currentExecution, withLedger, type LedgerOutcome } from './ledger';
 
 export interface GuardrailDeps {
   db: Db;
   metrics?: KeelMetrics;
   /** The payload key ring seals each run's PII vault; without it placeholders are never resolved. */
   payloadKeys?: PayloadKeyRing;
+  /** The result cache guardOutput offers a passed answer to when it ends the run (`store`). */
+  cache?: ResultCache;
+}
+
+/**
+ * What the answer workflow hands guardOutput (`answer-lean-v4`) so that a check that passes ends
+ * the run in the same attempt: the answer's result without its text (the check's `answer`), the
+ * guardrail record so far, and the cache offer. `storeResult` did this as a local activity.
+ */
+export interface OutputStore {
+  result: Omit<AnswerResult, 'answer' | 'guardrails'>;
+  trace: GuardrailTrace;
+  cacheStore?: Pick<CacheStoreInput, 'question' | 'ticket' | 'runStartedAtMs'>;
 }
 
 export interface GuardInputResult {
@@ -47,6 +62,8 @@ export interface GuardOutputResult {
   decisions: GuardrailDecision[];
   regenerate: boolean;
   unsupportedClaims: number[];
+  /** Set when this attempt also stored the result and turned the run `completed` (`store`). */
+  stored?: true;
 }
 
 /** Guardrail checks call no model: their ledger row is written once, when the attempt ends. */
@@ -145,24 +162,47 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
        */
       vault?: boolean;
       callerKeyId?: string;
+      /** `answer-lean-v4`: if the check passes, store the result and end the run here. */
+      store?: OutputStore;
     }): Promise<GuardOutputResult> {
+      const { runId, tenantId } = input;
       let sealed: Uint8Array<ArrayBuffer> | undefined;
       let apiKeyId: string | undefined;
-      return withLedger(
+      /** The result this attempt stores, when the check passed and the workflow asked (`store`). */
+      let final: AnswerResult | undefined;
+      /** The `cacheStore` and `storeResult` rows, written in the statement with this step's own. */
+      const parts: LedgerOutcome[] = [];
+      const checked = await withLedger(
         deps.db,
-        { runId: input.runId, tenantId: input.tenantId, step: 'guardOutput' },
+        { runId, tenantId, step: 'guardOutput' },
         async () => {
-          const vault = codec && input.vault !== false ? await readVault(deps.db, codec, input.runId, input.tenantId) : undefined;
+          const vault = codec && input.vault !== false ? await readVault(deps.db, codec, runId, tenantId) : undefined;
           const known = vault?.entries ?? [];
           apiKeyId = vault?.apiKeyId ?? input.callerKeyId ?? undefined;
           const check = checkOutput(input.answer, input.policy.policy, { canary: input.enclosure.canary, context: input.context, entries: known, retried: input.retried });
           if (check.entries.length > 0 && codec) sealed = await sealEntries(codec, [...known, ...check.entries]);
           count(check.decisions);
-          return { text: check.text, blocked: check.blocked, decisions: check.decisions, regenerate: check.regenerate, unsupportedClaims: check.unsupportedClaims };
+          const result: GuardOutputResult = { text: check.text, blocked: check.blocked, decisions: check.decisions, regenerate: check.regenerate, unsupportedClaims: check.unsupportedClaims };
+          // The run ends here when the answer passed, in one statement with this step's row: no
+          // local activity, no activation and no marker after it (docs/lean-orchestration.md). Not
+          // when output PII was sealed: that vault write needs a transaction, and storeResult does it.
+          if (!input.store || check.blocked.length > 0 || check.regenerate || sealed) return result;
+          const stored = checkedAnswer({ ...input.store.result, answer: input.answer }, input.store.trace, check);
+          if (input.store.cacheStore) {
+            // Before the run turns `completed`, as storeResult did; the answer stands whether or not the cache kept it.
+            await cacheStoreStep({ db: deps.db, cache: deps.cache }, { runId, tenantId, result: stored, ...input.store.cacheStore }, { part: 'cacheStore', defer: parts }).catch((err: unknown) => {
+              if (Context.current().cancellationSignal.aborted) throw err;
+            });
+          }
+          await withLedger(deps.db, { runId, tenantId, step: 'storeResult', part: 'storeResult' }, async () => undefined, undefined, { ...QUICK, defer: parts });
+          final = stored;
+          return { ...result, stored: true as const };
         },
-        () => (sealed ? [vaultUpsert(deps.db, { runId: input.runId, tenantId: input.tenantId, ...(apiKeyId ? { apiKeyId } : {}) }, sealed)] : []),
-        QUICK,
+        () => (sealed ? [vaultUpsert(deps.db, { runId, tenantId, ...(apiKeyId ? { apiKeyId } : {}) }, sealed)] : []),
+        { ...QUICK, carry: parts, withCompleted: () => (final ? runs.completedSql(input, currentExecution(), final, final.model) : undefined) },
       );
+      if (final) deps.metrics?.runsFinished.inc({ type: Context.current().info.workflowType, status: 'completed' });
+      return checked;
     },
   };
 }

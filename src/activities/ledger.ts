@@ -131,15 +131,20 @@ export async function withLedger<T>(
     /**
      * A data-modifying statement to run with the `completed` row in ONE statement (a CTE before the
      * ledger upsert), instead of a transaction of BEGIN, the writes and COMMIT: storeResult's run
-     * transition. Mutually exclusive with `onSuccess`.
+     * transition. Mutually exclusive with `onSuccess`; when it returns nothing (guardOutput did not
+     * end the run), the attempt's row is written as without it.
      */
-    withCompleted?: (result: T) => Prisma.Sql;
+    withCompleted?: (result: T) => Prisma.Sql | undefined;
     /**
      * For an activity that does two steps' work (`part`): on success, this row is not written but
      * added to `defer`, and a later part's write carries it (`carry`), or `writeLedgerRows` writes it.
      */
     defer?: LedgerOutcome[];
-    /** Rows deferred by an earlier part: written in the same statement as this attempt's outcome, whatever it is. */
+    /**
+     * Rows deferred by an earlier part, or by a part this attempt runs (guardOutput's `storeResult`
+     * and `cacheStore`): written in the same statement as this attempt's outcome, whatever it is.
+     * Taken when the outcome is written, not when the attempt starts.
+     */
     carry?: LedgerOutcome[];
   } = {},
 ): Promise<T> {
@@ -151,7 +156,9 @@ export async function withLedger<T>(
     activityId: ids.part ? `${info.activityId}:${ids.part}` : info.activityId,
     attempt: info.attempt,
   };
-  const carried = opts.carry?.splice(0) ?? [];
+  // Taken once, at the first write (a write that persistOutcome repeats carries the same rows).
+  let taken: LedgerOutcome[] | undefined;
+  const carried = () => (taken ??= opts.carry?.splice(0) ?? []);
   if (info.attempt > 1) {
     const done = await db.runStep.findFirst({
       where: { runId: key.runId, workflowRunId: key.workflowRunId, activityId: key.activityId, status: 'completed' },
@@ -159,7 +166,7 @@ export async function withLedger<T>(
     });
     // The row was written from this activity's own result, so it has the activity's type.
     if (done) {
-      await writeLedgerRows(db, carried);
+      await writeLedgerRows(db, carried());
       return (done.output ?? undefined) as T;
     }
   }
@@ -185,7 +192,7 @@ export async function withLedger<T>(
   });
   /** This attempt's outcome row, with any rows an earlier part deferred to it (`carry`). */
   const outcomeRows = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
-    outcomeSql([...carried, outcome(status, error, endedAt, output)]);
+    outcomeSql([...carried(), outcome(status, error, endedAt, output)]);
   const finish = (status: 'completed' | 'failed' | 'cancelled', error?: unknown, endedAt?: Date, output?: T) =>
     executeRaw(db, outcomeRows(status, error, endedAt, output));
   try {
@@ -196,7 +203,8 @@ export async function withLedger<T>(
       return result;
     }
     await persistOutcome(async (): Promise<unknown> => {
-      if (opts.withCompleted) return executeRaw(db, Prisma.sql`WITH alongside AS (${opts.withCompleted(result)}) ${outcomeRows('completed', undefined, endedAt, result)}`);
+      const completing = opts.withCompleted?.(result);
+      if (completing) return executeRaw(db, Prisma.sql`WITH alongside AS (${completing}) ${outcomeRows('completed', undefined, endedAt, result)}`);
       const alongside = onSuccess?.(result) ?? [];
       // A lone statement is atomic by itself: a transaction would add BEGIN and COMMIT round trips.
       // The transaction batches Prisma's own statements, so its row goes through Prisma too.

@@ -16,9 +16,11 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
   // Lean orchestration (docs/lean-orchestration.md): guardInput marks the run running, and the
   // run-row and cache writes are local activities. Runs recorded before it replay the old commands.
   // v2 also looks up the cache and retrieves in one activity; v3 hands that lookup the cache
-  // settings guardInput read with the run. Each implies the ones before, so a new run records one
-  // patch marker, and an older run (no newer marker) replays its own commands.
-  const leanV3 = patched('answer-lean-v3');
+  // settings guardInput read with the run; v4 lets a passing guardOutput store the result and end
+  // the run (no storeResult local activity after it). Each implies the ones before, so a new run
+  // records one patch marker, and an older run (no newer marker) replays its own commands.
+  const leanV4 = patched('answer-lean-v4');
+  const leanV3 = leanV4 || patched('answer-lean-v3');
   const leanV2 = leanV3 || patched('answer-lean-v2');
   const lean = leanV2 || patched('answer-lean-v1');
   const book = lean ? local : act;
@@ -85,30 +87,43 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     }
     const enclosure = guard?.enclosure;
     let result = await produceAnswer({ runId, tenantId, question, context, options: input.options, ...(enclosure ? { enclosure } : {}) }, step);
+    const ticket = lookup?.ticket;
+    // Since v2 the cache store rides with the step that stores the result (and never fails the run either).
+    const cacheStore = ticket && leanV2 ? { question, ticket, runStartedAtMs: workflowInfo().runStartTime.getTime() } : undefined;
+    /** Set when guardOutput stored the result and ended the run (v4). */
+    let stored = false;
     if (guard && trace && enclosure) {
       const texts = context.map((c) => c.text);
-      const checkAnswer = (answer: string, retried: boolean, name: string) =>
-        step(name, () =>
+      const checkAnswer = (answer: AnswerResult, retried: boolean, name: string) => {
+        // v4: if the check passes, guardOutput stores this result with its checked text and the record so far.
+        const { answer: text, guardrails: _record, ...rest } = answer;
+        const store = leanV4 ? { store: { result: rest, trace: { ...trace, decisions: [...trace.decisions] }, ...(cacheStore ? { cacheStore } : {}) } } : {};
+        return step(name, () =>
           act.guardOutput({
-            runId, tenantId, answer, context: texts, policy: guard.policy, enclosure, retried,
+            runId, tenantId, answer: text, context: texts, policy: guard.policy, enclosure, retried,
             // A regenerated answer's check may follow a first check that sealed output PII: read the vault then.
             ...(lean && !retried && guard.masked === 0 ? { vault: false, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) } : {}),
+            ...store,
           }),
         );
-      let checked = await checkAnswer(result.answer, false, 'guardOutput');
+      };
+      let checked = await checkAnswer(result, false, 'guardOutput');
       trace.decisions.push(...checked.decisions);
       if (checked.regenerate) {
         const hint = `Earlier statements ${checked.unsupportedClaims.map((i) => i + 1).join(', ')} were not supported by the documents. Answer again using only what the documents state, and cite every sentence.`;
         result = { ...(await step('regenerate', () => act.generate({ runId, tenantId, question, context, options: input.options, enclosure, hint }))), retrieved: result.retrieved };
-        checked = await checkAnswer(result.answer, true, 'guardOutput#2');
+        // Set before the second check, which (v4) stores the record with it.
+        if (leanV4) trace.regenerated = true;
+        checked = await checkAnswer(result, true, 'guardOutput#2');
         trace.decisions.push(...checked.decisions);
         trace.regenerated = true;
       }
       if (checked.blocked.length > 0) await block('guardOutput', checked.blocked);
+      // What guardOutput stored (v4), `checkedAnswer` of the record it was handed: the same answer.
       result = { ...result, answer: checked.text, guardrails: trace };
+      stored = checked.stored === true;
     }
     const final = result;
-    const ticket = lookup?.ticket;
     // Only a run that produced its answer and passed its output guardrails gets here: failed,
     // cancelled and blocked runs are never cached. Stored before the run turns `completed`, so a
     // client that saw it complete and asks again is answered from the cache.
@@ -120,9 +135,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
         if (isCancellation(storeErr)) throw storeErr;
       }
     }
-    // Since v2 the cache store rides with the result's local activity (and never fails the run either).
-    const cacheStore = ticket && leanV2 ? { question, ticket, runStartedAtMs: workflowInfo().runStartTime.getTime() } : undefined;
-    await step('storeResult', () => book.storeResult({ runId, tenantId, result: final, model: final.model, ...(cacheStore ? { cacheStore } : {}) }));
+    if (!stored) await step('storeResult', () => book.storeResult({ runId, tenantId, result: final, model: final.model, ...(cacheStore ? { cacheStore } : {}) }));
     setStatus('completed');
     return final;
   } catch (err) {
