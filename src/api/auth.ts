@@ -1,6 +1,8 @@
 import type { RequestHandler } from 'express';
 import { apiKeyMatches, parseApiKey } from '../auth/api-keys';
 import type { Db } from '../db/client';
+import { queryRaw } from '../db/raw';
+import { Prisma } from '../generated/prisma/client';
 import { problems } from './problem';
 
 export interface AuthContext {
@@ -34,19 +36,29 @@ export function authenticate(db: Db, opts: { lastUsedIntervalMs?: number } = {})
       next(problems.unauthorized());
       return;
     }
-    db.apiKey
-      .findUnique({ where: { prefix: parsed.prefix } })
-      .then((row) => {
-        if (!row || row.revokedAt !== null || !apiKeyMatches(key, row.hash)) {
+    // Every request reads its key: a raw statement on the pool, not the ORM's compiled query
+    // (docs/lean-orchestration.md).
+    queryRaw<KeyRow>(db, Prisma.sql`SELECT id, tenant_id, hash, scopes, revoked_at, last_used_at FROM api_key WHERE prefix = ${parsed.prefix}`)
+      .then(([row]) => {
+        if (!row || row.revoked_at !== null || !apiKeyMatches(key, row.hash)) {
           next(problems.unauthorized('The API key is not valid.'));
           return;
         }
-        req.auth = { tenantId: row.tenantId, keyId: row.id, scopes: row.scopes };
-        touchLastUsed(db, row.id, row.lastUsedAt, interval);
+        req.auth = { tenantId: row.tenant_id, keyId: row.id, scopes: row.scopes };
+        touchLastUsed(db, row.id, row.last_used_at, interval);
         next();
       })
       .catch(next);
   };
+}
+
+interface KeyRow {
+  id: string;
+  tenant_id: string;
+  hash: string;
+  scopes: string[];
+  revoked_at: Date | null;
+  last_used_at: Date | null;
 }
 
 export const DEFAULT_LAST_USED_INTERVAL_MS = 5 * 60_000;

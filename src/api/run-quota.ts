@@ -1,5 +1,6 @@
 import type { Db } from '../db/client';
-import type { Prisma } from '../generated/prisma/client';
+import { queryRaw } from '../db/raw';
+import { Prisma } from '../generated/prisma/client';
 import { TERMINAL_STATUSES } from '../shared';
 import { problems } from './problem';
 
@@ -17,12 +18,12 @@ import { problems } from './problem';
  */
 export async function createRunWithinQuota(db: Db, limit: number, data: Prisma.RunCreateManyInput): Promise<{ count: number }> {
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
-  const [row] = await db.$queryRaw<Array<{ outcome: number }>>`
+  const [row] = await queryRaw<{ outcome: number }>(db, Prisma.sql`
     SELECT keel_insert_run_within_quota(
       ${data.id}, ${data.tenantId}::uuid, ${limit}::int, ${[...TERMINAL_STATUSES]}::text[],
       ${data.type}, ${data.status}, ${json(data.input)}::jsonb, ${data.inputHash}, COALESCE(${json(data.options)}::jsonb, '{}'::jsonb), ${data.model ?? null},
       ${data.idempotencyKey ?? null}, ${json(data.versions)}::jsonb
-    ) AS outcome`;
+    ) AS outcome`);
   if (row?.outcome === -1) throw problems.concurrencyLimit(limit);
   return { count: row?.outcome === 1 ? 1 : 0 };
 }

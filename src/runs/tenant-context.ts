@@ -1,4 +1,6 @@
 import type { Db } from '../db/client';
+import { queryRaw } from '../db/raw';
+import { Prisma } from '../generated/prisma/client';
 import { TENANT_CACHE_COLUMNS, TENANT_CACHE_JOINS, type TenantCacheRow } from '../cache';
 import { tenantOnFailurePolicy } from '../api/run-policy';
 import { releasePolicyView, type ReleasePolicyView } from '../trace/release';
@@ -21,11 +23,11 @@ export interface TenantRunContext {
  * depend on. It was four queries on the request's path (docs/lean-orchestration.md).
  */
 export async function readTenantRunContext(db: Db, tenantId: string): Promise<TenantRunContext> {
-  const rows = await db.$queryRaw<Array<TenantCacheRow & { on_failure: string; release: { version: number; candidate: unknown; percent: number; actor: string; reason: string | null; created_at: string } | null }>>`
+  const rows = await queryRaw<TenantCacheRow & { on_failure: string; release: { version: number; candidate: unknown; percent: number; actor: string; reason: string | null; created_at: string } | null }>(db, Prisma.sql`
     SELECT t.on_failure, ${TENANT_CACHE_COLUMNS},
            (SELECT to_jsonb(r) FROM release_policy r WHERE r.tenant_id = t.id ORDER BY r.version DESC LIMIT 1) AS release
     FROM tenant t ${TENANT_CACHE_JOINS}
-    WHERE t.id = ${tenantId}::uuid`;
+    WHERE t.id = ${tenantId}::uuid`);
   const row = rows[0];
   const release = row?.release;
   return {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import express from 'express';
+import pg from 'pg';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { problemHandler } from '../../src/api/problem';
@@ -33,6 +34,22 @@ describe('problem handler', () => {
       assert.equal(res.retryAfter, '5');
     });
   }
+
+  it('answers a statement sent through pg directly to an unreachable database with a retryable 503', async () => {
+    // The API's hot statements (the key lookup, the tenant read, the quota) go through pg (src/db/raw.ts).
+    const pool = new pg.Pool({ connectionString: 'postgresql://postgres@127.0.0.1:1/keel' });
+    const err: unknown = await pool.query('SELECT 1').then(() => undefined, (e: unknown) => e);
+    await pool.end();
+    assert.ok(err instanceof Error, 'the query failed');
+    const res = await answerFor(err);
+    assert.equal(res.status, 503);
+    assert.equal(res.body.type, 'https://keel.dev/problems/service-unavailable');
+    for (const e of [Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), new Error('Connection terminated unexpectedly')]) {
+      assert.equal((await answerFor(e)).status, 503, e.message);
+    }
+    // A constraint violation is a bug, not weather.
+    assert.equal((await answerFor(Object.assign(new Error('duplicate key value'), { code: '23505' }))).status, 500);
+  });
 
   it('answers an unknown error with a generic 500', async () => {
     const res = await answerFor(new Prisma.PrismaClientKnownRequestError('Unique constraint failed', { code: 'P2002', clientVersion: 'test' }));
