@@ -173,6 +173,32 @@ function float32s(bytes: Buffer): Float32Array {
 
 const RELEASE_LEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
+/**
+ * The exact tier and, on a miss, the single-flight lease, in one round trip: the sealed entry (or
+ * nil) and 1 when this run holds the lease (it took it, or already held it).
+ */
+const LOOKUP_OR_LEASE = `local v = redis.call('get', KEYS[1])
+if v then return {v, 0} end
+if redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') or redis.call('get', KEYS[2]) == ARGV[1] then return {false, 1} end
+return {false, 0}`;
+
+/** The cache's scripts as commands (EVALSHA, loaded once per connection by ioredis). */
+interface CacheScripts {
+  keelLookupOrLeaseBuffer(entry: string, lease: string, runId: string, leaseMs: number): Promise<[Buffer | null, number]>;
+  keelReleaseLease(lease: string, runId: string): Promise<number>;
+}
+type ScriptedPipeline = ReturnType<Redis['pipeline']> & { keelReleaseLease(lease: string, runId: string): ScriptedPipeline };
+
+const scripted = new WeakSet<Redis>();
+function withScripts(redis: Redis): Redis & CacheScripts {
+  if (!scripted.has(redis)) {
+    redis.defineCommand('keelLookupOrLease', { numberOfKeys: 2, lua: LOOKUP_OR_LEASE });
+    redis.defineCommand('keelReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
+    scripted.add(redis);
+  }
+  return redis as Redis & CacheScripts;
+}
+
 /** Every prompt an answer run may send (strategies use judge, critique and revise), each at its file's version. */
 function answerPromptVersion(options: ModelOptions, dir: string): string {
   return promptVersions(['answer', 'judge', 'critique', 'revise'], options, dir);
@@ -260,7 +286,10 @@ export class ResultCache {
 
   private async readSealed<T extends { v: number }>(tenantId: string, key: string): Promise<T | undefined> {
     const bytes = await this.redisOp('get', () => this.deps.redis.getBuffer(this.k(tenantId, `x:${key}`)));
-    if (!bytes) return undefined;
+    return bytes ? this.openSealed<T>(tenantId, key, bytes) : undefined;
+  }
+
+  private async openSealed<T extends { v: number }>(tenantId: string, key: string, bytes: Buffer): Promise<T | undefined> {
     try {
       const value = await this.deps.sealer.unseal<T>(bytes);
       return value.v === 1 ? value : undefined;
@@ -346,13 +375,17 @@ export class ResultCache {
       },
     });
     try {
-      const found = await this.readValue(tenantId, key);
-      if (found) return asHit(this.hit('exact', found, startedAt));
       const lease = this.k(tenantId, `lease:${key}`);
       const acquire = async () =>
         (await this.redisOp('lease', () => this.deps.redis.set(lease, runId, 'PX', this.deps.settings.leaseMs, 'NX'))) === 'OK' ||
         (await this.redisOp('lease', () => this.deps.redis.get(lease))) === runId;
-      let leader = await acquire();
+      // The entry, or the lease on a miss: one round trip (docs/lean-orchestration.md).
+      const [sealed, held] = await this.redisOp('get', () =>
+        withScripts(this.deps.redis).keelLookupOrLeaseBuffer(this.k(tenantId, `x:${key}`), lease, runId, this.deps.settings.leaseMs));
+      const found = sealed ? await this.openSealed<CachedValue | CachedExtract>(tenantId, key, sealed) : undefined;
+      if (found && !('kind' in found)) return asHit(this.hit('exact', found, startedAt));
+      // An entry that did not open (retired key, corrupt, another kind) is a miss; the script took no lease then.
+      let leader = sealed ? await acquire() : held === 1;
       if (!leader && input.waitForLeader === false) return { contended: true };
       const deadline = Date.now() + this.deps.settings.leaseMs;
       while (!leader && Date.now() < deadline) {
@@ -465,8 +498,20 @@ export class ResultCache {
       if (unmaskedPii(input.result.answer) || unmaskedPii(input.question)) return this.stored('pii');
       const value: CachedValue = { v: 1, result: input.result, question: input.question, runId, createdAt: Date.now(), saved: input.saved };
       const ttlMs = ticket.ttlSeconds * 1000;
-      await this.redisOp('set', async () => this.deps.redis.set(this.k(ticket.tenantId, `x:${ticket.key}`), await this.deps.sealer.seal(value), 'PX', ttlMs));
-      if (ticket.partition) await this.indexSemantic(input, ttlMs);
+      const entry = this.k(ticket.tenantId, `x:${ticket.key}`);
+      const sealed = await this.deps.sealer.seal(value);
+      if (ticket.partition || !ticket.leader) {
+        await this.redisOp('set', () => this.deps.redis.set(entry, sealed, 'PX', ttlMs));
+        if (ticket.partition) await this.indexSemantic(input, ttlMs);
+      } else {
+        // No semantic entry to write between them: the entry and the lease's release in one round trip.
+        const pipeline = withScripts(this.deps.redis).pipeline().set(entry, sealed, 'PX', ttlMs) as ScriptedPipeline;
+        await this.redisOp('set', async () => {
+          const [set] = (await pipeline.keelReleaseLease(this.k(ticket.tenantId, `lease:${ticket.key}`), runId).exec()) ?? [];
+          if (set?.[0]) throw set[0];
+        });
+        ticket.leader = false;
+      }
       return this.stored('stored');
     } catch (err) {
       if (err instanceof CacheUnavailable) return 'unavailable';
@@ -506,7 +551,7 @@ export class ResultCache {
   /** Lets identical waiting runs go ahead (one of them takes the lease over). Only the holder can release. */
   async release(ticket: CacheTicket, runId: string): Promise<void> {
     if (!ticket.leader) return;
-    await this.deps.redis.eval(RELEASE_LEASE, 1, this.k(ticket.tenantId, `lease:${ticket.key}`), runId).catch(() => undefined);
+    await withScripts(this.deps.redis).keelReleaseLease(this.k(ticket.tenantId, `lease:${ticket.key}`), runId).catch(() => undefined);
     ticket.leader = false;
   }
 
