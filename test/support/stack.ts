@@ -94,10 +94,33 @@ export class TemporalServer extends TestWorkflowEnvironment {
   }
 }
 
-async function launchDevServer(address: string, args: string[]): Promise<KeelProcess> {
+/**
+ * The dev server picks free ports for its internal services (history, matching, worker) itself, by
+ * probing: another process on the machine can take one between the probe and the bind (seen: the
+ * history service's "bind: address already in use", then a crash). Such a start is tried again,
+ * with new ports; any other failure is not.
+ */
+async function launchDevServer(address: string, args: string[], attempts = 3): Promise<KeelProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchDevServerOnce(address, args);
+    } catch (err) {
+      const messages = (e: unknown): string => (e instanceof Error ? `${e.message}\n${messages(e.cause)}` : '');
+      if (attempt >= attempts || !/address already in use/.test(messages(err))) throw err;
+    }
+  }
+}
+
+async function launchDevServerOnce(address: string, args: string[]): Promise<KeelProcess> {
   const proc = spawnProcess('temporal', temporalCliPath(), args, {});
+  // A server that exits while starting has failed: say so at once, not after the wait below.
+  let stopWaiting = false;
+  const exited = proc.exited.then(({ code }) => {
+    if (!stopWaiting) throw new Error(`the Temporal dev server exited with code ${code}:\n${proc.output()}`);
+  });
+  exited.catch(() => undefined);
   try {
-    await eventually(async () => {
+    await Promise.race([exited, eventually(async () => {
       if (proc.proc.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${proc.proc.exitCode}:\n${proc.output()}`);
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {
@@ -107,10 +130,12 @@ async function launchDevServer(address: string, args: string[]): Promise<KeelPro
       } finally {
         await connection.close();
       }
-    }, `the Temporal dev server at ${address}`, 30_000);
+    }, `the Temporal dev server at ${address}`, 30_000)]);
   } catch (err) {
     await proc.kill('SIGKILL');
     throw err;
+  } finally {
+    stopWaiting = true;
   }
   return proc;
 }
