@@ -220,11 +220,14 @@ describe('guardrails: input and output layers end to end', function () {
     it('regenerates an unsupported answer once under the regenerate policy', async () => {
       await setPolicy(stack, { output: { groundedness: { action: 'regenerate' } } });
       stack.model.addFaults({ type: 'ungrounded', count: 1, endpoint: 'chat' });
-      const run = await waitForRun<GuardedRun>(stack, await startRun(stack, 'How are refunds paid to customers?'));
+      const id = await startRun(stack, 'How are refunds paid to customers?');
+      const run = await waitForRun<GuardedRun>(stack, id);
       // Failed once in CI (blocked by groundedness, score 0) and never since: say enough to tell why.
       const seen = { error: run.error, steps: run.steps.map((s) => `${s.step}:${s.attempts.map((a) => a.status).join('/')}`), chatCalls: stack.model.counters().chat.completed };
       assert.equal(run.status, 'completed', JSON.stringify(seen));
       assert.equal(run.result?.guardrails?.regenerated, true);
+      // The second check stored the result (answer-lean-v4): the run row holds what the workflow returned.
+      assert.deepEqual(run.result, await stack.temporal.workflow.getHandle(id).result());
       assert.ok(!/zeppelin/.test(run.result?.answer ?? ''), run.result?.answer);
       assert.match(run.result?.answer ?? '', /original card/);
       // Two model calls and two output checks, each its own ledgered activity.
