@@ -162,7 +162,8 @@ describe('horizontal scaling: 2 APIs, 2 workers, one SIGKILLed midway', function
     assert.ok(sample(worker, 'keel_runs_finished_total', { type: 'answer', status: 'completed' }) > 0);
     assert.ok(sample(worker, 'keel_model_tokens_total', { model: 'keel-offline-1', direction: 'input' }) > 0);
     assert.ok(sample(worker, 'keel_guardrail_decisions_total', { guardrail: 'sanitize', decision: 'pass' }) > 0);
-    assert.ok(sample(worker, 'keel_step_duration_seconds_count', { step: 'storeResult', outcome: 'completed' }) > 0);
+    // guardOutput: the step that ends an answer run (answer-lean-v4), so it ran on every worker that completed one.
+    assert.ok(sample(worker, 'keel_step_duration_seconds_count', { step: 'guardOutput', outcome: 'completed' }) > 0);
     assert.match(worker, /^temporal_\w+/m, 'the Temporal SDK metrics are merged in');
     assert.ok(sample(worker, 'temporal_activity_execution_latency_count') > 0 || sample(worker, 'temporal_activity_execution_latency_seconds_count') > 0, 'SDK activity latency');
 
