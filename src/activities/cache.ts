@@ -114,6 +114,19 @@ export function cacheStoreStep(deps: CacheActivityDeps, input: CacheStoreInput, 
   }, undefined, { recordStart: false, ...(as ? { defer: as.defer } : {}) });
 }
 
+/**
+ * The cache offer of the step that ends an answer run (`storeResult`, or a passing `guardOutput`
+ * since answer-lean-v4), made before the run turns `completed` so a client that saw it complete
+ * and asks again is answered from the cache. Its `cacheStore` row goes into `defer`, for that
+ * step's own statement. The answer stands whether or not the cache kept it: only a cancellation
+ * of the attempt fails it.
+ */
+export async function offerBeforeCompleting(deps: CacheActivityDeps, input: CacheStoreInput, defer: LedgerOutcome[]): Promise<void> {
+  await cacheStoreStep(deps, input, { part: 'cacheStore', defer }).catch((err: unknown) => {
+    if (Context.current().cancellationSignal.aborted) throw err;
+  });
+}
+
 export function createCacheActivities(deps: CacheActivityDeps) {
   const { db, cache } = deps;
   return {

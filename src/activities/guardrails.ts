@@ -15,7 +15,7 @@ import type { KeelMetrics } from '../metrics/metrics';
 import { createRunTransitions } from '../runs/transitions';
 import type { ResultCache } from '../cache';
 import { checkedAnswer, FailureType, type AnswerResult, type ContextChunk, type GuardrailTrace, type PromptEnclosure } from '../shared';
-import { cacheStoreStep, type CacheStoreInput } from './cache';
+import { offerBeforeCompleting, type CacheStoreInput } from './cache';
 import { currentExecution, withLedger, type LedgerOutcome } from './ledger';
 
 export interface GuardrailDeps {
@@ -188,12 +188,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
           // when output PII was sealed: that vault write needs a transaction, and storeResult does it.
           if (!input.store || check.blocked.length > 0 || check.regenerate || sealed) return result;
           const stored = checkedAnswer({ ...input.store.result, answer: input.answer }, input.store.trace, check);
-          if (input.store.cacheStore) {
-            // Before the run turns `completed`, as storeResult did; the answer stands whether or not the cache kept it.
-            await cacheStoreStep({ db: deps.db, cache: deps.cache }, { runId, tenantId, result: stored, ...input.store.cacheStore }, { part: 'cacheStore', defer: parts }).catch((err: unknown) => {
-              if (Context.current().cancellationSignal.aborted) throw err;
-            });
-          }
+          if (input.store.cacheStore) await offerBeforeCompleting({ db: deps.db, cache: deps.cache }, { runId, tenantId, result: stored, ...input.store.cacheStore }, parts);
           await withLedger(deps.db, { runId, tenantId, step: 'storeResult', part: 'storeResult' }, async () => undefined, undefined, { ...QUICK, defer: parts });
           final = stored;
           return { ...result, stored: true as const };

@@ -7,7 +7,7 @@ import type { AnswerResult, CacheHitInfo, RunStatus } from '../shared';
 import type { ObjectStore } from '../storage';
 import { readJson } from '../storage/claim-check';
 import type { ResultCache } from '../cache';
-import { cacheStoreStep, type CacheStoreInput } from './cache';
+import { offerBeforeCompleting, type CacheStoreInput } from './cache';
 import { currentExecution, withLedger, type LedgerOutcome } from './ledger';
 
 export type { RunError };
@@ -48,12 +48,7 @@ export function createRunStatusActivities(db: Db, metrics?: KeelMetrics, store?:
       // The cache step's row, written with this step's (one statement).
       const pending: LedgerOutcome[] = [];
       if (input.cacheStore) {
-        // Before the run turns `completed`, so a client that saw it complete and asks again is
-        // answered from the cache. The answer stands whether or not the cache kept it.
-        const offered = { runId: input.runId, tenantId: input.tenantId, result: input.result as AnswerResult, ...input.cacheStore };
-        await cacheStoreStep({ db, cache }, offered, { part: 'cacheStore', defer: pending }).catch((err: unknown) => {
-          if (Context.current().cancellationSignal.aborted) throw err;
-        });
+        await offerBeforeCompleting({ db, cache }, { runId: input.runId, tenantId: input.tenantId, result: input.result as AnswerResult, ...input.cacheStore }, pending);
       }
       let result = input.result;
       if (input.resultKey !== undefined) {

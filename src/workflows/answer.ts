@@ -113,10 +113,9 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
         const hint = `Earlier statements ${checked.unsupportedClaims.map((i) => i + 1).join(', ')} were not supported by the documents. Answer again using only what the documents state, and cite every sentence.`;
         result = { ...(await step('regenerate', () => act.generate({ runId, tenantId, question, context, options: input.options, enclosure, hint }))), retrieved: result.retrieved };
         // Set before the second check, which (v4) stores the record with it.
-        if (leanV4) trace.regenerated = true;
+        trace.regenerated = true;
         checked = await checkAnswer(result, true, 'guardOutput#2');
         trace.decisions.push(...checked.decisions);
-        trace.regenerated = true;
       }
       if (checked.blocked.length > 0) await block('guardOutput', checked.blocked);
       // What guardOutput stored (v4), `checkedAnswer` of the record it was handed: the same answer.
