@@ -164,10 +164,20 @@ export const answerOverhead: Section = {
     const failureCount = warmFailures.length + k.failed + b.failed + notStored;
 
     const roundRate = (r: LoadResult<TimedRun>) => round(r.samples.length / (r.wallMs / 1000), 2);
+    // CPU per run of each round, both sides measured minutes apart at most: how far this machine's
+    // slow spells move the ratio within one bench run (docs/benchmarks.md, "Noise").
+    const roundCpu = (cpu: CpuSample | undefined, r: LoadResult<TimedRun> | undefined, names: readonly ProcessName[]) =>
+      cpu && r ? round(sumOf(cpuPerRun(cpu, r.samples.length + r.failures.length), names), 1) : Number.NaN;
     const perRound = keel.map((kr, i) => {
       const br = base[i];
-      return { keelRunsPerSecond: roundRate(kr), baselineRunsPerSecond: br ? roundRate(br) : Number.NaN };
+      return {
+        keelRunsPerSecond: roundRate(kr),
+        baselineRunsPerSecond: br ? roundRate(br) : Number.NaN,
+        keelCpuPerRunMs: roundCpu(keelCpu[i], kr, KEEL_PROCESSES),
+        baselineCpuPerRunMs: roundCpu(baseCpu[i], br, BASELINE_PROCESSES),
+      };
     });
+    const roundCpuRatios = perRound.map((r) => ratio(r.keelCpuPerRunMs, r.baselineCpuPerRunMs)).filter(Number.isFinite);
     const ratios = {
       throughput: ratio(k.runsPerSecond, b.runsPerSecond),
       p50: ratio(k.latency.p50Ms, b.latency.p50Ms),
@@ -175,6 +185,8 @@ export const answerOverhead: Section = {
       p99: ratio(k.latency.p99Ms, b.latency.p99Ms),
       acceptP99: ratio(k.accepted.p99Ms, b.accepted.p99Ms),
       cpuPerRun: ratio(keelCpuPerRun, baseCpuPerRun),
+      /** The lowest and highest of the rounds' CPU ratios (the pooled ratio above is the goal's). */
+      cpuPerRunRounds: roundCpuRatios.length ? { min: Math.min(...roundCpuRatios), max: Math.max(...roundCpuRatios) } : undefined,
     };
     const pct = (share: Partial<Record<ProcessName, number>>, names: readonly ProcessName[]) => names.map((n) => `${share[n] ?? 'n/a'}%`).join(' / ');
     const perRun = (c: Partial<Record<ProcessName, number>>, names: readonly ProcessName[]) => names.map((n) => fmt(c[n])).join(' + ');
@@ -193,6 +205,12 @@ export const answerOverhead: Section = {
       ['Runs completed / failed', `${k.runs} / ${k.failed + notStored}`, `${b.runs} / ${b.failed}`, ''],
       ['CPU (% of one core): API / worker / Temporal server', pct(k.cpu, KEEL_PROCESSES), `— / ${pct(b.cpu, BASELINE_PROCESSES)}`, ''],
       ['CPU per run (ms): API + worker + Temporal server', `${perRun(k.cpuPerRun, KEEL_PROCESSES)} = ${fmt(keelCpuPerRun)}`, `— + ${perRun(b.cpuPerRun, BASELINE_PROCESSES)} = ${fmt(baseCpuPerRun)}`, times(ratios.cpuPerRun)],
+      [
+        'CPU per run per round (ms): API + worker + Temporal server',
+        perRound.map((r) => fmt(r.keelCpuPerRunMs)).join(', '),
+        perRound.map((r) => fmt(r.baselineCpuPerRunMs)).join(', '),
+        perRound.map((r) => times(ratio(r.keelCpuPerRunMs, r.baselineCpuPerRunMs))).join(', '),
+      ],
       ['CPU per run (ms): bench process (load generator, model server, client)', fmt(k.cpuPerRun.bench), fmt(b.cpuPerRun.bench), ''],
       ['Postgres transactions per run (every statement outside a transaction is one)', fmt(work.keel.pgTransactionsPerRun), fmt(work.baseline.pgTransactionsPerRun), times(ratio(work.keel.pgTransactionsPerRun, work.baseline.pgTransactionsPerRun))],
       ['Temporal history events per run', fmt(work.keel.historyEventsPerRun), fmt(work.baseline.historyEventsPerRun), times(ratio(work.keel.historyEventsPerRun, work.baseline.historyEventsPerRun))],
