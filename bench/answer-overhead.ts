@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { HANDBOOK, makePdf } from '../scripts/make-fixtures';
-import { addCpu, cpuPerRun, cpuShare, startCpuMeter, sumOf, type CpuSample, type ProcessName } from './cpu';
+import { addCpu, cpuPerRun, cpuShare, ioPerRun, startCpuMeter, sumOf, type CpuSample, type IoCounts, type ProcessName } from './cpu';
 import { closedLoop, type LoadResult } from './load';
 import { awaitWorkflow, benchQuestion, timedBaselineRun, timedKeelRun, uploadDocument, type TimedRun } from './runs';
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
@@ -130,7 +130,7 @@ export const answerOverhead: Section = {
     const withCpu = (results: Array<LoadResult<TimedRun>>, cpu: CpuSample[]) => {
       const m = measure(results);
       const used = addCpu(cpu);
-      return { ...m, cpu: cpuShare(used), cpuPerRun: cpuPerRun(used, m.runs + m.failed) };
+      return { ...m, cpu: cpuShare(used), cpuPerRun: cpuPerRun(used, m.runs + m.failed), ioPerRun: ioPerRun(used, m.runs + m.failed) };
     };
     const k = withCpu(keel, keelCpu);
     const b = withCpu(base, baseCpu);
@@ -211,6 +211,19 @@ export const answerOverhead: Section = {
         perRound.map((r) => fmt(r.baselineCpuPerRunMs)).join(', '),
         perRound.map((r) => times(ratio(r.keelCpuPerRunMs, r.baselineCpuPerRunMs))).join(', '),
       ],
+      ...(
+        [
+          ['writes', 'Write system calls per run (a statement, Redis command, RPC or log line is at least one): API / worker / Temporal server'],
+          ['reads', 'Read system calls per run: API / worker / Temporal server'],
+          ['switches', 'Context switches per run: API / worker / Temporal server'],
+        ] as const
+      ).map(([what, label]) => {
+        const of = (io: Partial<Record<ProcessName, IoCounts>>, names: readonly ProcessName[]) => names.map((n) => io[n]?.[what] ?? Number.NaN);
+        const total = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) * 10) / 10;
+        const kx = of(k.ioPerRun, KEEL_PROCESSES);
+        const bx = of(b.ioPerRun, BASELINE_PROCESSES);
+        return [label, `${kx.map((v) => fmt(v)).join(' + ')} = ${fmt(total(kx))}`, `— + ${bx.map((v) => fmt(v)).join(' + ')} = ${fmt(total(bx))}`, times(ratio(total(kx), total(bx)))];
+      }),
       ['CPU per run (ms): bench process (load generator, model server, client)', fmt(k.cpuPerRun.bench), fmt(b.cpuPerRun.bench), ''],
       ['Postgres transactions per run (every statement outside a transaction is one)', fmt(work.keel.pgTransactionsPerRun), fmt(work.baseline.pgTransactionsPerRun), times(ratio(work.keel.pgTransactionsPerRun, work.baseline.pgTransactionsPerRun))],
       ['Temporal history events per run', fmt(work.keel.historyEventsPerRun), fmt(work.baseline.historyEventsPerRun), times(ratio(work.keel.historyEventsPerRun, work.baseline.historyEventsPerRun))],

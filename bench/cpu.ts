@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { BenchProcesses } from './stack';
 
@@ -34,6 +34,31 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * A process's system calls and context switches so far: `syscr`/`syscw` from /proc/<pid>/io (the
+ * whole process), switches summed over its threads (/proc/<pid>/task/<tid>/status). Counts, not
+ * times: a Postgres or Redis round trip, a gRPC call or a log line is a write whatever else the
+ * machine is doing. Null where they can't be read.
+ */
+function processIo(pid: number): IoCounts | null {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? Number.NaN);
+    let switches = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
+      } catch {
+        // A thread that ended between the listing and the read.
+      }
+    }
+    return { reads: field('syscr'), writes: field('syscw'), switches };
+  } catch {
+    return null;
+  }
+}
+
 /** Resident memory of a process in MiB (VmRSS); null where it can't be read. */
 export function rssMiB(pid: number): number | null {
   try {
@@ -49,10 +74,21 @@ function pids(processes: BenchProcesses): Array<[ProcessName, number]> {
   return entries.filter((e): e is [ProcessName, number] => e[1] !== undefined);
 }
 
+export interface IoCounts {
+  /** Read-class system calls (read, readv, recvmsg on a socket…). */
+  reads: number;
+  /** Write-class system calls: each statement, Redis command, RPC or log line sent is at least one. */
+  writes: number;
+  /** Voluntary and involuntary context switches, all threads. */
+  switches: number;
+}
+
 export interface CpuSample {
   wallSeconds: number;
   /** CPU seconds per process over the window; a process that could not be read is absent. */
   seconds: Partial<Record<ProcessName, number>>;
+  /** System calls and context switches per process over the window. */
+  io: Partial<Record<ProcessName, IoCounts>>;
 }
 
 /**
@@ -61,21 +97,39 @@ export interface CpuSample {
  */
 export function startCpuMeter(processes: BenchProcesses): () => CpuSample {
   const wall0 = performance.now();
-  const start = pids(processes).map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
+  const start = pids(processes).map(([name, pid]) => [name, pid, processCpuSeconds(pid), processIo(pid)] as const);
   return () => {
     const seconds: Partial<Record<ProcessName, number>> = {};
-    for (const [name, pid, before] of start) {
+    const io: Partial<Record<ProcessName, IoCounts>> = {};
+    for (const [name, pid, before, ioBefore] of start) {
       const after = processCpuSeconds(pid);
       if (before !== null && after !== null) seconds[name] = after - before;
+      const ioAfter = processIo(pid);
+      if (ioBefore && ioAfter) io[name] = { reads: ioAfter.reads - ioBefore.reads, writes: ioAfter.writes - ioBefore.writes, switches: ioAfter.switches - ioBefore.switches };
     }
-    return { wallSeconds: (performance.now() - wall0) / 1000, seconds };
+    return { wallSeconds: (performance.now() - wall0) / 1000, seconds, io };
   };
 }
 
 export function addCpu(samples: readonly CpuSample[]): CpuSample {
   const seconds: Partial<Record<ProcessName, number>> = {};
-  for (const s of samples) for (const [name, v] of Object.entries(s.seconds) as Array<[ProcessName, number]>) seconds[name] = (seconds[name] ?? 0) + v;
-  return { wallSeconds: samples.reduce((sum, s) => sum + s.wallSeconds, 0), seconds };
+  const io: Partial<Record<ProcessName, IoCounts>> = {};
+  for (const s of samples) {
+    for (const [name, v] of Object.entries(s.seconds) as Array<[ProcessName, number]>) seconds[name] = (seconds[name] ?? 0) + v;
+    for (const [name, v] of Object.entries(s.io) as Array<[ProcessName, IoCounts]>) {
+      const sum = (io[name] ??= { reads: 0, writes: 0, switches: 0 });
+      sum.reads += v.reads;
+      sum.writes += v.writes;
+      sum.switches += v.switches;
+    }
+  }
+  return { wallSeconds: samples.reduce((sum, s) => sum + s.wallSeconds, 0), seconds, io };
+}
+
+/** System calls and context switches per run per process, to one decimal. */
+export function ioPerRun(sample: CpuSample, runs: number): Partial<Record<ProcessName, IoCounts>> {
+  const per = (n: number) => Math.round((n / runs) * 10) / 10;
+  return Object.fromEntries(Object.entries(sample.io).map(([name, v]) => [name, { reads: per(v.reads), writes: per(v.writes), switches: per(v.switches) }]));
 }
 
 /** % of one core per process (200% is the whole of a 2-core machine). */
