@@ -60,10 +60,29 @@ describe('result cache: exact and semantic tiers, isolation, governance, single 
     assert.equal(repeat.body.result?.answer, first.run.result?.answer);
     assert.equal(chatCalls(stack), calls, 'no model call for an exact hit');
 
-    const recorded = await http<RunBody & { steps: Array<{ step: string }> }>(stack, 'GET', `/v1/runs/${repeat.body.id}`);
+    // The row and its one ledger row, as the API wrote them in one statement: read back whole.
+    type Recorded = RunBody & {
+      type: string; model: string | null; input: unknown; options: unknown; error: unknown; executions: string[];
+      startedAt: string | null; completedAt: string | null;
+      steps: Array<{ step: string; attempts: Array<{ attempt: number; status: string; workflowRunId: string; tokensIn: number | null; tokensOut: number | null; costUsd: number | null; latencyMs: number | null }> }>;
+    };
+    const recorded = await http<Recorded>(stack, 'GET', `/v1/runs/${repeat.body.id}`);
     assert.equal(recorded.body.status, 'completed');
+    assert.equal(recorded.body.type, 'answer');
+    assert.deepEqual(recorded.body.input, { question: 'What is the notice  period for resigning employees?' });
+    assert.equal(recorded.body.result?.answer, first.run.result?.answer);
+    assert.equal(recorded.body.model, (first.run as RunBody & { model?: string }).model);
+    assert.equal(recorded.body.error, null);
+    assert.deepEqual(recorded.body.executions, ['api'], 'no Temporal execution: the ledger names the API as what did the work');
+    assert.ok(recorded.body.startedAt && recorded.body.completedAt && recorded.body.startedAt <= recorded.body.completedAt);
     assert.deepEqual(recorded.body.cache?.originalRunId, first.run.id);
     assert.deepEqual(recorded.body.steps.map((s) => s.step), ['cacheLookup']);
+    const [lookup] = recorded.body.steps[0]!.attempts;
+    assert.deepEqual(
+      { attempt: lookup?.attempt, status: lookup?.status, workflowRunId: lookup?.workflowRunId, tokensIn: lookup?.tokensIn, tokensOut: lookup?.tokensOut, costUsd: lookup?.costUsd },
+      { attempt: 1, status: 'completed', workflowRunId: 'api', tokensIn: 0, tokensOut: 0, costUsd: 0 },
+    );
+    assert.ok((lookup?.latencyMs ?? -1) >= 0);
     assert.ok((await metric(stack, 'api', 'keel_cache_lookups_total', { cache: 'exact', result: 'hit' })) >= 1);
     assert.ok((await metric(stack, 'api', 'keel_runs_started_total', { type: 'answer' })) >= 1);
   });
