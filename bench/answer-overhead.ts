@@ -165,7 +165,7 @@ export const answerOverhead: Section = {
 
     const roundRate = (r: LoadResult<TimedRun>) => round(r.samples.length / (r.wallMs / 1000), 2);
     // CPU per run of each round, both sides measured minutes apart at most: how far this machine's
-    // slow spells move the ratio within one bench run (docs/benchmarks.md, "Noise").
+    // slow spells move the ratio within one bench run (docs/benchmarks.md, "CPU per run").
     const roundCpu = (cpu: CpuSample | undefined, r: LoadResult<TimedRun> | undefined, names: readonly ProcessName[]) =>
       cpu && r ? round(sumOf(cpuPerRun(cpu, r.samples.length + r.failures.length), names), 1) : Number.NaN;
     const perRound = keel.map((kr, i) => {
