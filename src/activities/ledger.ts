@@ -244,15 +244,19 @@ export interface LedgerOutcome {
   output: unknown;
 }
 
-/** Attempts' outcomes as one upsert: each row whether or not its `started` row was written. */
-function outcomeSql(outcomes: LedgerOutcome[]): Prisma.Sql {
+/**
+ * Attempts' outcomes as one upsert: each row whether or not its `started` row was written. The one
+ * writer of ledger rows: also the API's, for a run answered from the cache (`recordCompleted`).
+ * An attempt with no lineage (nothing known of the code that ran it) records none.
+ */
+export function outcomeSql(outcomes: LedgerOutcome[]): Prisma.Sql {
   const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
   const values = outcomes.map((o) => {
     const { usage, lineage } = o.entry;
     return Prisma.sql`(${randomUUID()}::uuid, ${o.runId}, ${o.tenantId}::uuid, ${o.workflowRunId}, ${o.activityId}, ${o.step}, ${o.attempt},
             ${o.status}, ${o.startedAt}, ${o.endedAt}, ${o.endedAt.getTime() - o.startedAt.getTime()},
             ${usage.tokensIn ?? null}::int, ${usage.tokensOut ?? null}::int, ${usage.model ?? null}, ${usage.costUsd ?? null}::numeric,
-            ${json(lineage)}::jsonb, ${json(o.error)}::jsonb, ${json(o.output)}::jsonb)`;
+            ${Object.keys(lineage).length > 0 ? json(lineage) : null}::jsonb, ${json(o.error)}::jsonb, ${json(o.output)}::jsonb)`;
   });
   return Prisma.sql`
     INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at, ended_at, latency_ms,

@@ -4,11 +4,11 @@
  * make one call each. See docs/run-lifecycle.md.
  */
 import type { Client } from '@temporalio/client';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
+import { outcomeSql } from '../activities/ledger';
 import { executeRaw } from '../db/raw';
 import { Prisma } from '../generated/prisma/client';
 import type { KeelMetrics } from '../metrics/metrics';
@@ -120,8 +120,8 @@ export function createRunService(serviceDeps: RunServiceDeps) {
   /**
    * Records a run that finished without a workflow (an answer served from cache): a `completed`
    * row with its result, so it is listed, counted and read like any other run, and, with `step`,
-   * its one ledger row (zero tokens). One statement (the ledger row's INSERT reads the run's from a
-   * CTE), so both land or neither, in one round trip: the API's cache-hit path runs it, where
+   * its one ledger row (zero tokens). One statement (the run's INSERT as a CTE before the ledger's
+   * own upsert, `outcomeSql`), so both land or neither, in one round trip: the API's cache-hit path runs it, where
    * Prisma's batch transaction took four (BEGIN, two INSERTs, COMMIT).
    */
   const recordCompleted = async (run: CompletedRun): Promise<string> => {
@@ -134,17 +134,16 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       VALUES (${id}, ${run.tenantId}::uuid, ${run.type}, 'completed', ${json(run.input)}::jsonb, ${run.inputHash}, COALESCE(${json(run.options)}::jsonb, '{}'::jsonb),
               ${run.model ?? null}, ${json(run.result)}::jsonb, ${run.idempotencyKey ?? null}, ${json(run.cache)}::jsonb, ${startedAt}, ${endedAt}, ${endedAt})`;
     const { step } = run;
-    await executeRaw(
-      db,
-      step
-        ? Prisma.sql`
-          WITH inserted AS (${insertRun} RETURNING id)
-          INSERT INTO run_step (id, run_id, tenant_id, workflow_run_id, activity_id, step, attempt, status, started_at, ended_at, latency_ms, tokens_in, tokens_out, cost_usd, output)
-          SELECT ${randomUUID()}::uuid, inserted.id, ${run.tenantId}::uuid, 'api', ${step.name}, ${step.name}, 1, 'completed', ${startedAt}, ${endedAt},
-                 ${endedAt.getTime() - startedAt.getTime()}::int, 0, 0, 0, ${json(step.output)}::jsonb
-          FROM inserted`
-        : insertRun,
-    );
+    // The ledger's own upsert, with the run's INSERT as a CTE before it (as withLedger's `withCompleted`).
+    const ledgerRow = step
+      ? outcomeSql([
+          {
+            runId: id, workflowRunId: 'api', activityId: step.name, attempt: 1, tenantId: run.tenantId, step: step.name, status: 'completed',
+            startedAt, endedAt, entry: { usage: { tokensIn: 0, tokensOut: 0, costUsd: 0 }, lineage: {} }, error: undefined, output: step.output,
+          },
+        ])
+      : undefined;
+    await executeRaw(db, ledgerRow ? Prisma.sql`WITH inserted AS (${insertRun}) ${ledgerRow}` : insertRun);
     return id;
   };
 
