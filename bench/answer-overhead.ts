@@ -7,6 +7,7 @@ import { awaitWorkflow, benchQuestion, timedBaselineRun, timedKeelRun, uploadDoc
 import { failureSamples, type BenchContext, type Section, type SectionOutcome } from './section';
 import { ratio, round, summarize, type LatencySummary } from './stats';
 import { addCounts, countsPerRun, familyTotals, readTemporalCounts, type TemporalCounts } from './temporal-metrics';
+import { workflowPromisesPerRun } from './workflow-promises';
 
 interface Measured {
   runs: number;
@@ -44,13 +45,17 @@ async function pgTransactions(db: BenchContext['stack']['db']): Promise<number> 
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Mean history length, in events and in encoded bytes, of some completed workflows: what each run makes the Temporal server store and send. */
-async function historySize(client: BenchContext['stack']['observer'], ids: string[]): Promise<{ events: number; bytes: number }> {
+/**
+ * Mean history length, in events and in encoded bytes, of some completed workflows: what each run
+ * makes the Temporal server store and send. `first` is one of them, for replaying.
+ */
+async function historySize(client: BenchContext['stack']['observer'], ids: string[]): Promise<{ events: number; bytes: number; first?: temporal.api.history.v1.IHistory }> {
   const histories = await Promise.all(ids.map((id) => client.workflow.getHandle(id).fetchHistory()));
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
   return {
     events: mean(histories.map((h) => h.events?.length ?? 0)),
     bytes: mean(histories.map((h) => temporal.api.history.v1.History.encode(h).finish().length)),
+    ...(histories[0] ? { first: histories[0] } : {}),
   };
 }
 
@@ -141,16 +146,19 @@ export const answerOverhead: Section = {
     const temporalTotals = { keel: familyTotals(temporalPerRun.keel), baseline: familyTotals(temporalPerRun.baseline) };
     const keelHistory = await historySize(stack.observer, keelRunIds.slice(0, 5));
     const baseHistory = await historySize(stack.observer, base.flatMap((r) => r.samples.map((s) => s.id)).slice(0, 5));
+    const promises = keelHistory.first && baseHistory.first ? await workflowPromisesPerRun(keelHistory.first, baseHistory.first) : undefined;
     const work = {
       keel: {
         pgTransactionsPerRun: round(transactions.keel / Math.max(1, k.runs + k.failed), 1),
         historyEventsPerRun: round(keelHistory.events, 1),
         historyBytesPerRun: Math.round(keelHistory.bytes),
+        workflowPromisesPerRun: promises?.keel ?? Number.NaN,
       },
       baseline: {
         pgTransactionsPerRun: round(transactions.baseline / Math.max(1, b.runs + b.failed), 1),
         historyEventsPerRun: round(baseHistory.events, 1),
         historyBytesPerRun: Math.round(baseHistory.bytes),
+        workflowPromisesPerRun: promises?.baseline ?? Number.NaN,
       },
     };
     const keelCpuPerRun = sumOf(k.cpuPerRun, KEEL_PROCESSES);
@@ -228,6 +236,12 @@ export const answerOverhead: Section = {
       ['Postgres transactions per run (every statement outside a transaction is one)', fmt(work.keel.pgTransactionsPerRun), fmt(work.baseline.pgTransactionsPerRun), times(ratio(work.keel.pgTransactionsPerRun, work.baseline.pgTransactionsPerRun))],
       ['Temporal history events per run', fmt(work.keel.historyEventsPerRun), fmt(work.baseline.historyEventsPerRun), times(ratio(work.keel.historyEventsPerRun, work.baseline.historyEventsPerRun))],
       ['Temporal history size per run (encoded bytes)', String(work.keel.historyBytesPerRun), String(work.baseline.historyBytesPerRun), times(ratio(work.keel.historyBytesPerRun, work.baseline.historyBytesPerRun))],
+      [
+        'Promises the workflow code makes per run (the SDK captures a stack trace for each; counted by replaying one history)',
+        fmt(work.keel.workflowPromisesPerRun, 0),
+        fmt(work.baseline.workflowPromisesPerRun, 0),
+        times(ratio(work.keel.workflowPromisesPerRun, work.baseline.workflowPromisesPerRun)),
+      ],
       ...(['persistence', 'visibility', 'frontend'] as const).map((family) => {
         const label = {
           persistence: 'Temporal persistence requests per run (history and task queues)',

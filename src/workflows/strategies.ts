@@ -29,13 +29,13 @@ export const DEFAULT_REFINE_ROUNDS = 2;
  *   critique scores the draft REFINE_GOOD_ENOUGH or more.
  * Every candidate, judgement, critique and revision is its own activity and ledger row.
  */
-export async function produceAnswer(input: StrategyInput, step: Step): Promise<AnswerResult> {
+export function produceAnswer(input: StrategyInput, step: Step): Promise<AnswerResult> {
   const strategy = input.options.strategy ?? 'single';
-  const result =
-    strategy === 'best_of_n' ? await bestOfN(input, step) : strategy === 'refine' ? await refine(input, step) : await step('generate', () => llm.generate(input));
+  // A `then`, not an async function: every workflow promise costs a stack capture (see `step`).
+  const produced = strategy === 'best_of_n' ? bestOfN(input, step) : strategy === 'refine' ? refine(input, step) : step('generate', () => llm.generate(input));
   // What retrieval gave the model, with scores, so an answer can be audited against it.
   const retrieved = input.context.map(({ chunkId, documentId, page, score, lexicalRank, vectorRank }) => ({ chunkId, documentId, page, score, lexicalRank, vectorRank }));
-  return { ...result, retrieved };
+  return produced.then((result) => ({ ...result, retrieved }));
 }
 
 function candidateTemperature(base: number | undefined, index: number): number {
