@@ -9,7 +9,7 @@ import type { BlockReason, GuardrailDecision } from '../guardrails/decision';
 import { checkInput, screenText } from '../guardrails/input';
 import type { VaultEntry } from '../guardrails/mask';
 import { checkOutput } from '../guardrails/output';
-import type { RecordedPolicy } from '../guardrails/policy';
+import type { PolicySections, RecordedPolicy } from '../guardrails/policy';
 import { currentPolicy, policyFromRow, readVault, sealEntries, vaultUpsert } from '../guardrails/store';
 import type { KeelMetrics } from '../metrics/metrics';
 import { createRunTransitions } from '../runs/transitions';
@@ -127,7 +127,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
     },
 
     /** Indirect injection: each retrieved chunk through layers 1–2; flagged chunks are dropped. */
-    async screenContext(input: { runId: string; tenantId: string; chunks: ContextChunk[]; policy: RecordedPolicy }): Promise<ScreenContextResult> {
+    async screenContext(input: { runId: string; tenantId: string; chunks: ContextChunk[]; policy: PolicySections<'injection' | 'context'> }): Promise<ScreenContextResult> {
       return withLedger(deps.db, { runId: input.runId, tenantId: input.tenantId, step: 'screenContext' }, async () => {
         const keep: string[] = [];
         const dropped: ScreenContextResult['dropped'] = [];
@@ -153,7 +153,7 @@ export function createGuardrailActivities(deps: GuardrailDeps) {
       tenantId: string;
       answer: string;
       context: string[];
-      policy: RecordedPolicy;
+      policy: PolicySections<'output'>;
       enclosure: PromptEnclosure;
       retried?: boolean;
       /**

@@ -81,7 +81,7 @@ export function checkInput(raw: string, policy: GuardrailPolicy): InputCheck {
 }
 
 /** Indirect injection: a retrieved chunk or extraction source through layers 1–2. */
-export function screenText(raw: string, policy: GuardrailPolicy): { flagged: boolean; decision: GuardrailDecision } {
+export function screenText(raw: string, policy: Pick<GuardrailPolicy, 'injection'>): { flagged: boolean; decision: GuardrailDecision } {
   const clean = sanitize(raw);
   const scan = timed(() => scanInjection(clean.text, clean.hidden, policy.injection.threshold));
   const flagged = isInjection(scan.value, policy.injection.rules);

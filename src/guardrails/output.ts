@@ -49,7 +49,7 @@ function containsTerm(folded: string, term: string): boolean {
   return new RegExp(`(?:^|[^\\p{L}\\p{N}])${t}(?:$|[^\\p{L}\\p{N}])`, 'u').test(folded);
 }
 
-export function checkOutput(answer: string, policy: GuardrailPolicy, ctx: OutputContext): OutputCheck {
+export function checkOutput(answer: string, policy: Pick<GuardrailPolicy, 'output'>, ctx: OutputContext): OutputCheck {
   const out = policy.output;
   const decisions: GuardrailDecision[] = [];
   const blocked: BlockReason[] = [];

@@ -82,6 +82,18 @@ export interface RecordedPolicy {
   policy: GuardrailPolicy;
 }
 
+/**
+ * The sections of a recorded policy that one later check reads. The answer workflow hands
+ * screenContext and guardOutput only theirs: the policy travels in each activity's input in the
+ * history, and a tenant's output lists alone may run to 200 KB (docs/lean-orchestration.md,
+ * session 8). Inputs recorded before carry the whole policy, which has every section.
+ */
+export interface PolicySections<K extends keyof GuardrailPolicy> {
+  policyVersion: string;
+  version: number | null;
+  policy: Pick<GuardrailPolicy, K>;
+}
+
 export function recordPolicy(policy: GuardrailPolicy, version: number | null): RecordedPolicy {
   const hash = createHash('sha256').update(JSON.stringify(policy)).digest('hex').slice(0, 12);
   return { policyVersion: `${version ?? 'default'}@${hash}`, version, policy };

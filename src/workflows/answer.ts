@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { RecordedPolicy } from '../guardrails/policy';
 import { FailureType, type AnswerResult, type AnswerWorkflowInput, type ContextChunk, type GuardrailTrace } from '../shared';
 import { keelActivities, keelLocalActivities } from './profiles';
 import { recordRunFailure, trackRun } from './run-steps';
@@ -7,6 +8,17 @@ import { produceAnswer } from './strategies';
 
 const act = keelActivities();
 const local = keelLocalActivities();
+
+/**
+ * What each later check is handed of the run's policy: only the sections it reads (PolicySections).
+ * An activity's input is not part of what replay compares, so this needs no patch.
+ */
+function policySections({ policyVersion, version, policy }: RecordedPolicy) {
+  return {
+    screen: { policyVersion, version, policy: { injection: policy.injection, context: policy.context } },
+    output: { policyVersion, version, policy: { output: policy.output } },
+  };
+}
 
 /** Answer a question: input guardrails, retrieval (screened), the model, output guardrails, store the result. */
 export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> {
@@ -78,9 +90,10 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     // Runs recorded before retrieval existed replay without it (test/fixtures/histories).
     let context: ContextChunk[] = retrieved ?? (lean || patched('answer-retrieval') ? await retrieveContext() : []);
     const trace: GuardrailTrace | undefined = guard ? { policyVersion: guard.policy.policyVersion, decisions: [...guard.decisions] } : undefined;
-    if (guard && trace && context.length > 0) {
+    const policies = guard ? policySections(guard.policy) : undefined;
+    if (guard && policies && trace && context.length > 0) {
       const chunks = context;
-      const screened = await step('screenContext', () => act.screenContext({ runId, tenantId, chunks, policy: guard.policy }));
+      const screened = await step('screenContext', () => act.screenContext({ runId, tenantId, chunks, policy: policies.screen }));
       context = context.filter((c) => screened.keep.includes(c.chunkId));
       trace.decisions.push(...screened.decisions);
       if (screened.dropped.length > 0) trace.droppedChunks = screened.dropped;
@@ -92,7 +105,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
     const cacheStore = ticket && leanV2 ? { question, ticket, runStartedAtMs: workflowInfo().runStartTime.getTime() } : undefined;
     /** Set when guardOutput stored the result and ended the run (v4). */
     let stored = false;
-    if (guard && trace && enclosure) {
+    if (guard && policies && trace && enclosure) {
       const texts = context.map((c) => c.text);
       const checkAnswer = (answer: AnswerResult, retried: boolean, name: string) => {
         // v4: if the check passes, guardOutput stores this result with its checked text and the record so far.
@@ -100,7 +113,7 @@ export async function answer(input: AnswerWorkflowInput): Promise<AnswerResult> 
         const store = leanV4 ? { store: { result: rest, trace: { ...trace, decisions: [...trace.decisions] }, ...(cacheStore ? { cacheStore } : {}) } } : {};
         return step(name, () =>
           act.guardOutput({
-            runId, tenantId, answer: text, context: texts, policy: guard.policy, enclosure, retried,
+            runId, tenantId, answer: text, context: texts, policy: policies.output, enclosure, retried,
             // A regenerated answer's check may follow a first check that sealed output PII: read the vault then.
             ...(lean && !retried && guard.masked === 0 ? { vault: false, ...(input.callerKeyId ? { callerKeyId: input.callerKeyId } : {}) } : {}),
             ...store,
