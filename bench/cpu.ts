@@ -5,9 +5,40 @@ import type { BenchProcesses } from './stack';
 
 /**
  * CPU and memory of the benchmark's processes, from /proc (Linux). `bench` is this process: the
- * load generator, the offline model server and the baseline's Temporal client.
+ * load generator, the offline model server and the baseline's Temporal client. `postgres` and
+ * `redis` are the shared services both sides use (every process of that name: a Postgres backend
+ * per connection), and `machine` is every process on the machine (/proc/stat): the goal's CPU per
+ * run counts neither, but on two cores they take from what the runs could have had.
  */
-export type ProcessName = 'bench' | keyof BenchProcesses;
+export type ProcessName = 'bench' | keyof BenchProcesses | ServiceName | 'machine';
+type ServiceName = 'postgres' | 'redis';
+const SERVICES: Record<string, ServiceName> = { postgres: 'postgres', 'redis-server': 'redis' };
+
+/** The shared services' processes, by name, found by their command name in /proc. */
+function servicePids(): Array<[ServiceName, number]> {
+  const found: Array<[ServiceName, number]> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const service = SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()];
+      if (service) found.push([service, Number(entry)]);
+    } catch {
+      // A process that ended between the listing and the read.
+    }
+  }
+  return found;
+}
+
+/** CPU seconds the whole machine has spent (all cores, every state but idle and I/O wait), from /proc/stat. */
+function machineCpuSeconds(): number | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
+    return (user + nice + system + irq + softirq + steal) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
 
 let clockTicks: number | undefined;
 
@@ -97,7 +128,10 @@ export interface CpuSample {
  */
 export function startCpuMeter(processes: BenchProcesses): () => CpuSample {
   const wall0 = performance.now();
+  const machine0 = machineCpuSeconds();
   const start = pids(processes).map(([name, pid]) => [name, pid, processCpuSeconds(pid), processIo(pid)] as const);
+  // A service process that starts or ends within the window (a new Postgres connection) is left out.
+  const services = servicePids().map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
   return () => {
     const seconds: Partial<Record<ProcessName, number>> = {};
     const io: Partial<Record<ProcessName, IoCounts>> = {};
@@ -107,6 +141,12 @@ export function startCpuMeter(processes: BenchProcesses): () => CpuSample {
       const ioAfter = processIo(pid);
       if (ioBefore && ioAfter) io[name] = { reads: ioAfter.reads - ioBefore.reads, writes: ioAfter.writes - ioBefore.writes, switches: ioAfter.switches - ioBefore.switches };
     }
+    for (const [name, pid, before] of services) {
+      const after = processCpuSeconds(pid);
+      if (before !== null && after !== null) seconds[name] = (seconds[name] ?? 0) + after - before;
+    }
+    const machine1 = machineCpuSeconds();
+    if (machine0 !== null && machine1 !== null) seconds.machine = machine1 - machine0;
     return { wallSeconds: (performance.now() - wall0) / 1000, seconds, io };
   };
 }
