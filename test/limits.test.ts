@@ -144,6 +144,55 @@ describe('limits: rate, in-flight quota, timeouts, headers', function () {
     assert.equal((await http(asQ, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'one more' } } })).status, 202);
   });
 
+  it('counts only the runs in flight: a tenant with thousands of finished runs is not scanned on every start', async () => {
+    const t = await stack.addTenant('quota-history');
+    const asT = { baseUrl: stack.baseUrl, apiKey: t.apiKey };
+    const FINISHED = 3_000;
+    /** Run rows scans have read so far (the table's sequential scans and every index of it), once the backends have published their counts. */
+    const rowsRead = (client: Awaited<Parameters<Parameters<typeof withPgClient>[1]>[0]>) => async () => {
+      await client.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await client.query<{ n: string }>(
+        "SELECT (SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'run') + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes WHERE relname = 'run') AS n",
+      );
+      return Number(rows[0]?.n);
+    };
+    const read = await withPgClient(stack.config.DATABASE_URL, async (client) => {
+      await client.query(
+        `INSERT INTO run (id, tenant_id, type, status, input, input_hash, options, updated_at, completed_at)
+         SELECT 'finished-' || g, $1::uuid, 'answer', (ARRAY['completed', 'failed', 'cancelled', 'blocked'])[1 + g % 4], '{}', 'h', '{}', now(), now()
+         FROM generate_series(1, ${FINISHED}) g`,
+        [t.tenantId],
+      );
+      // Two runs in flight, one of them waiting for an operator: both hold a slot.
+      await client.query(
+        `INSERT INTO run (id, tenant_id, type, status, input, input_hash, options, updated_at)
+         VALUES ('in-flight-1', $1::uuid, 'answer', 'running', '{}', 'h', '{}', now()), ('in-flight-2', $1::uuid, 'answer', 'needs_attention', '{}', 'h', '{}', now())`,
+        [t.tenantId],
+      );
+      const count = rowsRead(client);
+      // Backends publish their counts when idle, up to seconds later: wait until the count holds still.
+      let before = await count();
+      await eventually(async () => {
+        await new Promise((r) => setTimeout(r, 1_500));
+        const now = await count();
+        const still = now === before;
+        before = now;
+        return still ? true : undefined;
+      }, 'the run table statistics to settle', 60_000);
+      const accepted = await http(asT, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'with a long history' } } });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      const after = await eventually(async () => {
+        const now = await count();
+        return now > before ? now : undefined;
+      }, 'the start to show in the statistics', 60_000);
+      return after - before;
+    });
+    // The check reads the id's index entry and the two runs in flight, not the 3,000 finished ones.
+    assert.ok(read < 100, `the quota check read ${read} run rows`);
+    // The quota (3) is now full: the two in flight and the one just started.
+    assertProblem(await http(asT, 'POST', '/v1/runs', { body: { type: 'answer', input: { question: 'one too many' } } }), 429, 'concurrency-limit');
+  });
+
   it('answers an Idempotency-Key replay at the quota with the existing run, not a 429', async () => {
     const t = await stack.addTenant('quota-idem');
     const asT = { baseUrl: stack.baseUrl, apiKey: t.apiKey };

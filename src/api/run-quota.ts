@@ -1,7 +1,7 @@
 import type { Db } from '../db/client';
 import { queryRaw } from '../db/raw';
 import { Prisma } from '../generated/prisma/client';
-import { TERMINAL_STATUSES } from '../shared';
+import { RUN_STATUSES, TERMINAL_STATUSES } from '../shared';
 import { problems } from './problem';
 
 /**
@@ -11,16 +11,20 @@ import { problems } from './problem';
  * both see "one slot left" and overshoot. A run whose id already exists (an `Idempotency-Key`
  * replay) is not counted again: `count` is 0 and the caller answers with the existing run.
  *
- * One statement: the Postgres function `keel_insert_run_within_quota` (migration
- * 20261202133500_run_quota_function) holds the lock only while it runs, where an interactive
- * transaction held it across five round trips and queued a tenant's burst behind it
- * (docs/lean-orchestration.md).
+ * One statement: the Postgres function `keel_insert_run_within_limit` (migration
+ * 20261203170000_run_limit_counts_active) holds the lock only while it runs, where an interactive
+ * transaction held it across five round trips and queued a tenant's burst behind it. It counts the
+ * statuses in flight (`ACTIVE_STATUSES`) through the (tenant_id, status) index, so its cost follows
+ * the runs in flight, not every run the tenant ever made (docs/lean-orchestration.md).
  */
+/** Every status that is not terminal: a run in one of them holds one of its tenant's slots. */
+const ACTIVE_STATUSES: readonly string[] = RUN_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
+
 export async function createRunWithinQuota(db: Db, limit: number, data: Prisma.RunCreateManyInput): Promise<{ count: number }> {
   const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
   const [row] = await queryRaw<{ outcome: number }>(db, Prisma.sql`
-    SELECT keel_insert_run_within_quota(
-      ${data.id}, ${data.tenantId}::uuid, ${limit}::int, ${[...TERMINAL_STATUSES]}::text[],
+    SELECT keel_insert_run_within_limit(
+      ${data.id}, ${data.tenantId}::uuid, ${limit}::int, ${[...ACTIVE_STATUSES]}::text[],
       ${data.type}, ${data.status}, ${json(data.input)}::jsonb, ${data.inputHash}, COALESCE(${json(data.options)}::jsonb, '{}'::jsonb), ${data.model ?? null},
       ${data.idempotencyKey ?? null}, ${json(data.versions)}::jsonb
     ) AS outcome`);
