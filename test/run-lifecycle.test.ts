@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { findResetPoint } from '../src/api/reset-point';
 import { keelDataConverter } from '../src/codec/data-converter';
+import { startRunReconciler } from '../src/runs/reconciler';
 import { resumeRunUpdate } from '../src/shared';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
@@ -256,6 +257,51 @@ describe('run lifecycle: Keel follows Temporal whoever acts (API, Web UI, CLI)',
     assert.equal((await http(stack, 'POST', `/v1/runs/${res.body.id}/resume`, { body: { action: 'retry', reason: 'model is fixed' } })).status, 200);
     await settled('completed', [res.body.id]);
     assert.deepEqual((await outcome(res.body.id, keyActor)).audit, [['resume', 'ACTOR', 'model is fixed', 'retry']]);
+  });
+
+  it('the reconciler lists a completed run only while it is recent, and a run that ended otherwise over the whole overlap', async () => {
+    const completed = await start('Complete me');
+    await settled('completed', [completed]);
+    stack.model.setLatency(30_000);
+    const terminated = await start('Terminate me from the CLI');
+    await eventually(async () => ((await rowStatus(terminated)) === 'running' ? true : undefined), 'the run to start');
+    await ui.workflowService.terminateWorkflowExecution({ namespace: namespace(), workflowExecution: { workflowId: terminated }, identity: UI_IDENTITY, reason: 'not needed' });
+    await settled('terminated', [terminated]);
+
+    // The real client, watched: which executions each of the reconciler's queries returns.
+    const seen = { recent: new Set<string>(), disagreeing: new Set<string>() };
+    const watched = {
+      workflow: {
+        list: (options: { query: string }) => {
+          const into = options.query.includes('!=') ? seen.disagreeing : options.query.includes('"Running"') ? undefined : seen.recent;
+          const listing = stack.temporal.workflow.list(options);
+          return (async function* () {
+            for await (const info of listing) {
+              into?.add(info.workflowId);
+              yield info;
+            }
+          })();
+        },
+      },
+    } as unknown as Client;
+    const listedNow = async (interval: number, lookback: number) => {
+      seen.recent.clear();
+      seen.disagreeing.clear();
+      // Its first pass looks back `lookback`; a long interval keeps a second from starting.
+      const reconciler = startRunReconciler({ db: stack.db, temporal: watched, intervalMs: interval, lookbackMs: lookback });
+      await reconciler.stop();
+    };
+    // Both closed within the last minute: the completed run comes with the recent closes, not with
+    // the ones that disagree; the terminated run with both.
+    await listedNow(60_000, 60_000);
+    assert.ok(seen.recent.has(completed) && seen.recent.has(terminated), 'both among the recent closes');
+    assert.ok(seen.disagreeing.has(terminated), 'the terminated run among the closes that disagree');
+    assert.ok(!seen.disagreeing.has(completed), 'a completed run whose KeelStatus says so is not listed over the long overlap');
+    // Past the recent window (one interval before the last pass), only the terminated run is listed.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await listedNow(500, 0);
+    assert.ok(!seen.recent.has(completed) && !seen.disagreeing.has(completed), 'the completed run is no longer listed');
+    assert.ok(seen.disagreeing.has(terminated), 'the terminated run stays listed for the whole overlap');
   });
 
   it('resume on a run type or state that cannot take it answers 409, never 500', async () => {

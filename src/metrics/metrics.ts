@@ -75,6 +75,12 @@ export function createMetrics(service: 'api' | 'worker') {
       labelNames: ['op'] as const,
       registers,
     }),
+    reconcilerListed: new Counter({
+      name: 'keel_reconciler_listed_total',
+      help: "Executions the run reconciler's visibility queries returned, by query (closed_recently, closed_disagreeing, running)",
+      labelNames: ['query'] as const,
+      registers,
+    }),
     guardrailDecisions: new Counter({
       name: 'keel_guardrail_decisions_total',
       help: 'Guardrail outcomes by guardrail and decision (pass/modified/blocked)',
