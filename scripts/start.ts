@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { buildId } from '../src/build-info';
+import { applyMigrations } from '../src/db/migrate';
 import { loadConfig } from '../src/config';
 import { AesGcmPayloadCodec } from '../src/codec/aes-gcm-codec';
 import { DEFAULT_RESTART_POLICY, restartDelay } from '../src/dev/restart-policy';
@@ -133,6 +134,11 @@ async function stopAll(code: number): Promise<never> {
 async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+
+  // A pull can bring migrations the API and worker need (README: set-up after every pull). Apply
+  // what is missing first, so a stack started without set-up does not answer 500s.
+  const { applied } = await applyMigrations(config.DATABASE_URL);
+  if (applied.length > 0) console.log(`[start] applied ${applied.length} new migration(s): ${applied.join(', ')}`);
 
   const [temporalHost = '127.0.0.1', temporalPort = '7233'] = config.TEMPORAL_ADDRESS.split(':');
   if (await portOpen(temporalHost, Number(temporalPort))) {
