@@ -12,7 +12,7 @@ import type { BenchProcesses } from './stack';
  */
 export type ProcessName = 'bench' | keyof BenchProcesses | ServiceName | 'machine';
 type ServiceName = 'postgres' | 'redis';
-const SERVICES: Record<string, ServiceName> = { postgres: 'postgres', 'redis-server': 'redis' };
+const SERVICES = new Map<string, ServiceName>([['postgres', 'postgres'], ['redis-server', 'redis']]);
 
 /** The shared services' processes, by name, found by their command name in /proc. */
 function servicePids(): Array<[ServiceName, number]> {
@@ -20,7 +20,7 @@ function servicePids(): Array<[ServiceName, number]> {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const service = SERVICES[readFileSync(`/proc/${entry}/comm`, 'utf8').trim()];
+      const service = SERVICES.get(readFileSync(`/proc/${entry}/comm`, 'utf8').trim());
       if (service) found.push([service, Number(entry)]);
     } catch {
       // A process that ended between the listing and the read.

@@ -40,8 +40,8 @@ const iso = (d: Date) => d.toISOString();
 export function startRunReconciler(opts: ReconcilerOptions): Reconciler {
   const { db, temporal } = opts;
   // Visibility is eventually consistent (seconds on Elasticsearch, at once on SQL): each pass looks
-  // back this far past the last one. Every closed execution is listed overlap ÷ interval times, so
-  // the overlap is a cost per run (docs/lean-orchestration.md); what was settled is remembered.
+  // back this far past the last one for runs that started, and for closed ones with something to
+  // sync; a completed run is listed only while it is recent (see above). What was settled is remembered.
   const overlapMs = Math.max(10_000, opts.intervalMs * 3);
   /** Executions (workflowId/runId) this reconciler already settled, with their close time: skipped while they stay in the window. */
   const settled = new Map<string, number>();
