@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createApp } from '../src/api/app';
+import { authenticate } from '../src/api/auth';
+import { startsRun } from '../src/api/routes/runs';
 import { hashApiKey } from '../src/auth/api-keys';
 import { createApiKey } from '../src/auth/key-admin';
 import { KeysCliError, runKeysCli } from '../src/auth/keys-cli';
 import { SCOPES, type Scope } from '../src/auth/scopes';
+import { GuardrailPolicy } from '../src/guardrails/policy';
+import { savePolicy } from '../src/guardrails/store';
+import { readTenantRunContext } from '../src/runs/tenant-context';
 import { http, startStack, type HttpResult, type TestStack } from './support/stack';
 import type { OpenApiDoc } from './support/openapi-check';
 
@@ -339,6 +345,42 @@ describe('auth: scopes, keys and tenant isolation', function () {
           server.closeAllConnections();
         });
         redis.disconnect();
+      }
+    });
+
+    it("reads the tenant's run context with the key for a request that starts a run, as a read of its own would", async () => {
+      const { tenantId, apiKey } = await stack.addTenant('run-context-tenant', ['runs:read', 'runs:write']);
+      // Every part of the context away from its default: onFailure, the cache's settings, the corpus
+      // version, a guardrail policy and a release policy.
+      await stack.db.tenant.update({ where: { id: tenantId }, data: { onFailure: 'pause', cacheTtlSeconds: 120, cacheSimilarityThreshold: 0.93, cacheEpoch: 3 } });
+      await stack.db.corpusVersion.create({ data: { tenantId, version: 7 } });
+      await savePolicy(stack.db, tenantId, GuardrailPolicy.parse({ pii: { action: 'block' } }), 'key:test');
+      await stack.db.releasePolicy.create({ data: { tenantId, version: 1, candidate: { model: 'candidate-model' }, percent: 25, actor: 'test', reason: 'canary' } });
+
+      const app = express();
+      app.use('/v1', authenticate(stack.db, { readsRunContext: startsRun }));
+      app.use((req, res) => {
+        res.json({ context: req.auth?.runContext ?? null });
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      try {
+        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const ask = async (method: string, path: string) => {
+          const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${apiKey}` } });
+          assert.equal(res.status, 200);
+          return ((await res.json()) as { context: unknown }).context;
+        };
+        const own = JSON.parse(JSON.stringify(await readTenantRunContext(stack.db, tenantId))) as Record<string, unknown>;
+        assert.equal(own.onFailure, 'pause');
+        assert.equal(own.corpusVersion, 7);
+        assert.ok(own.release, 'the release policy was read');
+        assert.deepEqual(await ask('POST', '/v1/runs'), own);
+        // Other requests read the key alone.
+        assert.equal(await ask('GET', '/v1/runs'), null);
+        assert.equal(await ask('POST', '/v1/documents'), null);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
       }
     });
 

@@ -20,7 +20,7 @@ import { guardrailsRouter } from './routes/guardrails';
 import { healthRouter } from './routes/health';
 import { documentsRouter } from './routes/documents';
 import { operatorRouter } from './routes/operator';
-import { runsRouter } from './routes/runs';
+import { runsRouter, startsRun } from './routes/runs';
 import { traceRouter } from './routes/trace';
 import { evalsRouter } from './routes/evals';
 import type { ObjectStore } from '../storage';
@@ -117,7 +117,7 @@ export function createApp(deps: ApiDeps): Express {
   if (deps.config.KEEL_PAYLOAD_KEYS) {
     app.use(codecRouter({ db: deps.db, config: deps.config, codec: new AesGcmPayloadCodec(deps.config.KEEL_PAYLOAD_KEYS) }));
   }
-  app.use('/v1', authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS }), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
+  app.use('/v1', authenticate(deps.db, { lastUsedIntervalMs: deps.config.KEEL_KEY_LAST_USED_INTERVAL_MS, readsRunContext: startsRun }), rateLimitPerTenant({ redis: deps.redis, keyPrefix: deps.config.KEEL_REDIS_PREFIX, perMinute: deps.config.KEEL_RATE_LIMIT_PER_MINUTE }));
   app.use(runsRouter(runs));
   app.use(documentsRouter({ ...deps, runs }));
   app.use(operatorRouter(runs));

@@ -30,7 +30,7 @@ import { inputHash, startWorkflow, type RunWorkflow, type StartMeta, type Undo }
 import { isTerminal } from './status';
 import { syncRun, type RunClosedHooks } from './sync';
 import { keelRunClosedHooks } from './hooks';
-import { readTenantRunContext } from './tenant-context';
+import { readTenantRunContext, type TenantRunContext } from './tenant-context';
 import { clampInstant, decodeCursor, encodeCursor, runSummary, runView } from './views';
 
 export { createRunTransitions, type RunRef, type RunTransitions } from './transitions';
@@ -163,7 +163,7 @@ export function createRunService(serviceDeps: RunServiceDeps) {
      * workflow, whose own cache step may still hit.
      */
     async create(
-      caller: { tenantId: string; keyId: string },
+      caller: { tenantId: string; keyId: string; runContext?: TenantRunContext },
       body: CreateRunRequest,
       idempotencyKey: string | undefined,
       cache: CacheControl = { lookup: true, store: true },
@@ -171,8 +171,9 @@ export function createRunService(serviceDeps: RunServiceDeps) {
       const { tenantId } = caller;
       const id = idempotencyKey ? idempotentRunId(tenantId, idempotencyKey) : uuidv7();
       const requestedOnFailure = body.onFailure;
-      // One round trip for the release plan, the corpus version, `onFailure` and the cache's settings.
-      const tenant = await readTenantRunContext(db, tenantId);
+      // The release plan, the corpus version, `onFailure` and the cache's settings: read with the
+      // caller's key (src/api/auth.ts), or in one round trip here.
+      const tenant = caller.runContext ?? (await readTenantRunContext(db, tenantId));
       // The release policy may send this run to a candidate model or prompt variants.
       const planned = await planRunVersions(
         { db, config },

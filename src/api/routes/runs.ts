@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { RunService } from '../../runs';
 import { CachedRunResponse, CreateRunRequest, CreateRunResponse, ListRunsQuery, RunIdParams, RunList, RunView } from '../../schemas/runs';
 import { requireAuth } from '../auth';
@@ -8,6 +8,12 @@ import { defineRoute } from '../define-route';
 import { runExamples } from './runs-examples';
 import { parseCacheControl } from '../../cache';
 import { z } from 'zod';
+
+/**
+ * A request this router answers by starting a run (`POST /v1/runs`, under the `/v1` mount): its
+ * authentication also reads what `runs.create` needs about the tenant, in the key's statement.
+ */
+export const startsRun = (req: Request): boolean => req.method === 'POST' && req.path === '/runs';
 
 export function runsRouter(runs: RunService): Router {
   const router = Router();
