@@ -18,6 +18,12 @@ export const BenchOptions = z.object({
   BENCH_BURST_RUNS: count.default(500),
   BENCH_BURST_LATENCY_MS: z.coerce.number().int().min(0).default(1000),
   BENCH_RUN_TIMEOUT_MS: count.default(180_000),
+  /**
+   * The bench tenant's result cache (`tenant.cache_enabled`). On, as a tenant gets it: every run is
+   * a miss (the questions differ), so the cache's lookups and store are part of Keel's cost. `off`
+   * sizes that share, in an A/B against a run with it on (docs/benchmarks.md).
+   */
+  BENCH_TENANT_CACHE: z.enum(['on', 'off']).default('on'),
   /** `npm run bench -- --soak`: how long the steady load runs. */
   BENCH_SOAK_MINUTES: z.coerce.number().positive().default(10),
 });

@@ -95,7 +95,8 @@ export function renderMarkdown(report: BenchReport): string {
       `Processes: Keel API · Keel worker (${w.taskQueues.join(' + ')}, SDK default workflow cache) · baseline worker · Temporal dev server · ` +
         'bench (load generator, offline model server, baseline client) · ' +
         `${w.maxConcurrentActivityTaskExecutions} activity slots per queue · ${w.maxConcurrentWorkflowTaskExecutions} ` +
-        `workflow-task slots · keel-llm rate limit ${w.llmMaxPerSecond === null ? 'none' : `${w.llmMaxPerSecond}/s`}`,
+        `workflow-task slots · keel-llm rate limit ${w.llmMaxPerSecond === null ? 'none' : `${w.llmMaxPerSecond}/s`} · ` +
+        `the tenant's result cache ${w.tenantCache}`,
     );
   }
   out.push('', 'How to read these numbers: [docs/benchmarks.md](../../docs/benchmarks.md).');

@@ -76,7 +76,7 @@ async function main(): Promise<number> {
   let startupMs: number | undefined;
   try {
     progress('starting Temporal dev server, Postgres database, model server, workers and API');
-    stack = await startBenchStack(cleanup);
+    stack = await startBenchStack(cleanup, options);
     startupMs = Math.round(performance.now() - started);
     progress(`stack up in ${(startupMs / 1000).toFixed(1)} s`);
     for (const section of sections) reports.push(await runSection(section, stack, options, [...reports]));

@@ -12,6 +12,7 @@ import type { ModelServer } from '../src/model-server/server';
 import { workerOptionsFromConfig } from '../src/worker/worker';
 import type { Cleanup } from '../test/support/cleanup';
 import { spawnProcess, waitForLog, type KeelProcess } from '../test/support/processes';
+import type { BenchOptions } from './options';
 import { startStack } from '../test/support/stack';
 
 export interface WorkerSettings {
@@ -20,6 +21,8 @@ export interface WorkerSettings {
   maxConcurrentWorkflowTaskExecutions: number;
   /** null: keel-llm has no rate limit. */
   llmMaxPerSecond: number | null;
+  /** The bench tenant's result cache (`BENCH_TENANT_CACHE`). */
+  tenantCache: 'on' | 'off';
 }
 
 /** The processes whose CPU and memory the report accounts for, by pid. */
@@ -62,7 +65,7 @@ function nodeOptions(): Record<string, string> {
   return process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {};
 }
 
-export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
+export async function startBenchStack(cleanup: Cleanup, opts: Pick<BenchOptions, 'BENCH_TENANT_CACHE'>): Promise<BenchStack> {
   const stack = await startStack({
     label: 'bench',
     production: true,
@@ -78,6 +81,7 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
     },
   });
   cleanup.add('stack', () => stack.stop());
+  if (opts.BENCH_TENANT_CACHE === 'off') await stack.db.tenant.update({ where: { id: stack.tenantId }, data: { cacheEnabled: false } });
   const namespace = stack.env.namespace ?? 'default';
   const fromConfig = workerOptionsFromConfig(stack.config);
   // Production logging (info): what each process writes per request and per run is part of its cost.
@@ -93,6 +97,7 @@ export async function startBenchStack(cleanup: Cleanup): Promise<BenchStack> {
     maxConcurrentActivityTaskExecutions: fromConfig.maxConcurrentActivities ?? 100,
     maxConcurrentWorkflowTaskExecutions: SDK_DEFAULT_WORKFLOW_TASK_SLOTS,
     llmMaxPerSecond: fromConfig.llmMaxPerSecond ?? null,
+    tenantCache: opts.BENCH_TENANT_CACHE,
   };
 
   const observerConnection = await Connection.connect({ address: stack.env.address });
